@@ -1,0 +1,30 @@
+//! One function per subcommand; `dispatch` picks it. Each returns the exit code it earned
+//! or an `Error` that `run` renders once.
+
+mod inventory;
+mod ping;
+mod run;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let config = Config::from_common(&cli.common)?;
+    match cli.command {
+        Command::Ping => ping::ping(&config),
+        Command::Run(args) => run::run(&config, &args),
+        Command::Inventory(args) => inventory::inventory(&config, &args),
+        Command::Completions(args) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut cmd, "muster", &mut std::io::stdout());
+            Ok(crate::exit::OK)
+        }
+        Command::Apply(_) => Err(Error::NotImplemented("apply")),
+        Command::Check(_) => Err(Error::NotImplemented("check")),
+        Command::Audit(_) => Err(Error::NotImplemented("audit")),
+        Command::Remediate(_) => Err(Error::NotImplemented("remediate")),
+        Command::Facts => Err(Error::NotImplemented("facts")),
+        Command::Validate(_) => Err(Error::NotImplemented("validate")),
+    }
+}

@@ -1,0 +1,291 @@
+//! `muster run -m command|shell|raw -a ARGS`: one ad-hoc task across the selected hosts,
+//! like `ansible PATTERN -m shell -a ...`, with per-host output and the exit-code contract.
+
+use serde_json::json;
+
+use crate::cli::{OutputFormat, RunArgs};
+use crate::config::Config;
+use crate::error::{exit, Error, HostErrorKind, Result};
+use crate::runner::{on_each_host, runtime, select_targets};
+use crate::transport::quote::{quote, Cmd};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Command,
+    Shell,
+    Raw,
+}
+
+/// An ad-hoc command task, its free-form arguments parsed as Ansible does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AdHoc {
+    kind: Kind,
+    /// The command text (command: words, shell/raw: script).
+    text: String,
+    chdir: Option<String>,
+    creates: Option<String>,
+    removes: Option<String>,
+}
+
+impl AdHoc {
+    fn parse(module: &str, args: &str) -> Result<AdHoc> {
+        let kind = match module.trim_start_matches("ansible.builtin.") {
+            "command" => Kind::Command,
+            "shell" => Kind::Shell,
+            "raw" => Kind::Raw,
+            other => {
+                return Err(Error::Usage(format!(
+                    "module `{other}` cannot run ad hoc in this version; use command, shell or raw"
+                )))
+            }
+        };
+        let mut task = AdHoc {
+            kind,
+            text: String::new(),
+            chdir: None,
+            creates: None,
+            removes: None,
+        };
+        if kind == Kind::Raw {
+            task.text = args.to_string();
+        } else {
+            // Ansible takes `chdir=`, `creates=` and `removes=` out of the free-form text
+            // wherever they stand; the rest is the command.
+            let words = shlex::split(args)
+                .ok_or_else(|| Error::Usage(format!("-a: unbalanced quotes in `{args}`")))?;
+            let mut rest = Vec::new();
+            for w in words {
+                if let Some(v) = w.strip_prefix("chdir=") {
+                    task.chdir = Some(v.to_string());
+                } else if let Some(v) = w.strip_prefix("creates=") {
+                    task.creates = Some(v.to_string());
+                } else if let Some(v) = w.strip_prefix("removes=") {
+                    task.removes = Some(v.to_string());
+                } else {
+                    rest.push(w);
+                }
+            }
+            task.text = match kind {
+                Kind::Command => Cmd::default()
+                    .args(&rest)
+                    .into_string()
+                    .trim_start()
+                    .to_string(),
+                _ => strip_special(args),
+            };
+        }
+        if task.text.trim().is_empty() {
+            return Err(Error::Usage(format!(
+                "-m {module} needs a command: -a 'COMMAND'"
+            )));
+        }
+        Ok(task)
+    }
+
+    /// The command line sent to the host.
+    fn command_line(&self) -> String {
+        let body = match self.kind {
+            Kind::Raw => return self.text.clone(),
+            Kind::Command => self.text.clone(),
+            Kind::Shell => format!("/bin/sh -c {}", quote(&self.text)),
+        };
+        match &self.chdir {
+            Some(dir) => format!("cd {} && {body}", quote(dir)),
+            None => body,
+        }
+    }
+
+    /// A read-only test for creates/removes: exits 0 when the task should be skipped.
+    fn skip_test(&self) -> Option<(String, String)> {
+        let in_dir = |p: &str| match (&self.chdir, p.starts_with('/')) {
+            (Some(d), false) => format!("{}/{p}", d.trim_end_matches('/')),
+            _ => p.to_string(),
+        };
+        if let Some(c) = &self.creates {
+            let p = in_dir(c);
+            return Some((
+                format!("test -e {}", quote(&p)),
+                format!("{p} exists (creates)"),
+            ));
+        }
+        if let Some(r) = &self.removes {
+            let p = in_dir(r);
+            return Some((
+                format!("! test -e {}", quote(&p)),
+                format!("{p} does not exist (removes)"),
+            ));
+        }
+        None
+    }
+}
+
+/// Shell text with Ansible's special `key=value` words removed.
+fn strip_special(args: &str) -> String {
+    let mut out = args.trim().to_string();
+    loop {
+        let trimmed = out.trim_start();
+        let word_end = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+        let word = &trimmed[..word_end];
+        if ["chdir=", "creates=", "removes="]
+            .iter()
+            .any(|k| word.starts_with(k))
+        {
+            out = trimmed[word_end..].to_string();
+        } else {
+            return trimmed.to_string();
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Ran {
+        rc: i64,
+        stdout: String,
+        stderr: String,
+    },
+    Skipped(String),
+    WouldRun,
+}
+
+pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
+    let task = AdHoc::parse(&args.module, &args.args)?;
+    let (_inv, targets) = select_targets(config)?;
+    if targets.is_empty() {
+        eprintln!("warning: no hosts matched");
+        return Ok(exit::OK);
+    }
+    let check = args.check;
+    let rt = runtime()?;
+    let task2 = task.clone();
+    let runs = rt.block_on(on_each_host(config, &targets, move |t, _target| {
+        let task = task2.clone();
+        async move {
+            if let Some((test, why)) = task.skip_test() {
+                let out = t.exec(&test, None).await?;
+                if out.success() {
+                    return Ok(Outcome::Skipped(why));
+                }
+            }
+            if check {
+                return Ok(Outcome::WouldRun);
+            }
+            let out = t.exec(&task.command_line(), None).await?;
+            Ok(Outcome::Ran {
+                rc: out.rc(),
+                stdout: out.stdout_str(),
+                stderr: out.stderr_str(),
+            })
+        }
+    }));
+
+    let mut incomplete = false;
+    for r in &runs {
+        let json_line = match &r.result {
+            Ok(Outcome::Ran { rc, stdout, stderr }) => {
+                let failed = *rc != 0;
+                incomplete |= failed;
+                if args.format == OutputFormat::Text {
+                    let label = if failed { "FAILED" } else { "CHANGED" };
+                    println!("{} | {label} | rc={rc} >>", r.name);
+                    print_block(stdout);
+                    if failed || config.verbose > 0 {
+                        print_block(stderr);
+                    }
+                }
+                json!({"host": r.name, "status": if failed {"failed"} else {"changed"},
+                       "changed": true, "failed": failed, "rc": rc, "stdout": stdout, "stderr": stderr})
+            }
+            Ok(Outcome::Skipped(why)) => {
+                if args.format == OutputFormat::Text {
+                    println!("{} | SKIPPED => {why}", r.name);
+                }
+                json!({"host": r.name, "status": "skipped", "changed": false, "msg": why})
+            }
+            Ok(Outcome::WouldRun) => {
+                if args.format == OutputFormat::Text {
+                    println!(
+                        "{} | SKIPPED => would run (check mode): {}",
+                        r.name,
+                        task.command_line()
+                    );
+                }
+                json!({"host": r.name, "status": "skipped", "changed": false,
+                       "msg": "command would run; not run in check mode"})
+            }
+            Err(e) => {
+                incomplete = true;
+                let (status, msg) = match e {
+                    Error::Host {
+                        kind: HostErrorKind::Unreachable | HostErrorKind::HostKey,
+                        msg,
+                        ..
+                    } => ("unreachable", msg.clone()),
+                    Error::Host { msg, .. } => ("failed", msg.clone()),
+                    other => ("failed", other.to_string()),
+                };
+                if args.format == OutputFormat::Text {
+                    let label = if status == "unreachable" {
+                        "UNREACHABLE!"
+                    } else {
+                        "FAILED!"
+                    };
+                    println!("{} | {label} => {msg}", r.name);
+                }
+                json!({"host": r.name, "status": status, "failed": true, "msg": msg})
+            }
+        };
+        if args.format == OutputFormat::Json {
+            println!("{json_line}");
+        }
+    }
+    Ok(if incomplete {
+        exit::INCOMPLETE
+    } else {
+        exit::OK
+    })
+}
+
+fn print_block(text: &str) {
+    let t = text.trim_end_matches('\n');
+    if !t.is_empty() {
+        println!("{t}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_words_are_quoted_not_interpreted() {
+        let t = AdHoc::parse("command", "echo '$(id)' 'a b'").unwrap();
+        assert_eq!(t.command_line(), "echo '$(id)' 'a b'");
+        let t = AdHoc::parse("ansible.builtin.command", "chdir=/tmp ls creates=/x").unwrap();
+        assert_eq!(t.command_line(), "cd /tmp && ls");
+        assert_eq!(t.creates.as_deref(), Some("/x"));
+    }
+
+    #[test]
+    fn shell_keeps_its_script_and_drops_special_words() {
+        let t = AdHoc::parse("shell", "chdir=/srv echo $((6*7)) > /etc/answer").unwrap();
+        assert_eq!(t.text, "echo $((6*7)) > /etc/answer");
+        assert_eq!(
+            t.command_line(),
+            "cd /srv && /bin/sh -c 'echo $((6*7)) > /etc/answer'"
+        );
+    }
+
+    #[test]
+    fn raw_is_verbatim_and_unknown_modules_are_refused() {
+        assert_eq!(
+            AdHoc::parse("raw", "uptime; id").unwrap().command_line(),
+            "uptime; id"
+        );
+        assert!(matches!(
+            AdHoc::parse("copy", "src=a dest=b"),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(AdHoc::parse("shell", "  "), Err(Error::Usage(_))));
+    }
+}

@@ -1,0 +1,47 @@
+//! muster: agentless configuration and fleet security-compliance over SSH.
+//!
+//! `run` is the whole program behind `main`: it parses the command line, dispatches to a
+//! command, renders any error once, and returns the exit code of DESIGN.md.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod inventory;
+pub mod runner;
+pub mod transport;
+pub mod yaml;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+pub use error::{exit, Error, Result};
+
+/// Runs muster with these arguments (the first is the program name) and returns the exit code.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap's own exit code for bad usage is 2, which our contract keeps for drift.
+            let code = if e.use_stderr() {
+                exit::INPUT
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match commands::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", e.render());
+            e.exit_code()
+        }
+    }
+}

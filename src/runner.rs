@@ -1,0 +1,125 @@
+//! Runs one piece of work on many hosts at once: selects hosts, resolves how to reach each,
+//! connects, and calls the work with the open transport, bounded by `--forks`. A host that
+//! fails never loses the results of the others; results come back in inventory order.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+use crate::transport::connect::{load_ssh_config, ssh_settings};
+use crate::transport::{connect, HostConn, Transport};
+
+/// One selected host, before connecting.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub vars: Map<String, Value>,
+    pub conn: HostConn,
+}
+
+/// The outcome of the work on one host.
+#[derive(Debug)]
+pub struct HostRun<T> {
+    pub name: String,
+    /// Time to connect, verify and authenticate (None if it never connected).
+    pub connect_time: Option<Duration>,
+    pub result: Result<T>,
+}
+
+/// Loads the inventory and resolves the hosts the `--limit` pattern selects. Every input error
+/// (inventory, pattern, connection variables) surfaces here, before any host is contacted.
+pub fn select_targets(config: &Config) -> Result<(Inventory, Vec<Target>)> {
+    let inv = Inventory::load(&config.inventory)?;
+    let pattern = config.limit.as_deref().unwrap_or("all");
+    let names = inv.select(pattern)?;
+    let ssh_config = load_ssh_config()?;
+    let mut targets = Vec::with_capacity(names.len());
+    for name in names {
+        let vars = inv.host_vars(&name);
+        let conn = HostConn::from_vars(&name, &vars, config, &ssh_config)?;
+        targets.push(Target { name, vars, conn });
+    }
+    Ok((inv, targets))
+}
+
+/// A tokio runtime sized for I/O-bound fan-out.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::input(format!("cannot start the async runtime: {e}")))
+}
+
+/// Connects to every target (at most `forks` at once) and runs `work` on each connection.
+pub async fn on_each_host<T, F, Fut>(
+    config: &Config,
+    targets: &[Target],
+    work: F,
+) -> Vec<HostRun<T>>
+where
+    T: Send + 'static,
+    F: Fn(Arc<dyn Transport>, Target) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+{
+    let settings = Arc::new(ssh_settings(config));
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.forks.max(1)));
+    let work = Arc::new(work);
+    let mut set = tokio::task::JoinSet::new();
+    for (i, t) in targets.iter().cloned().enumerate() {
+        let settings = settings.clone();
+        let permits = permits.clone();
+        let work = work.clone();
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let name = t.name.clone();
+            let started = Instant::now();
+            let run = match connect(&t.conn, settings).await {
+                Err(e) => HostRun {
+                    name,
+                    connect_time: None,
+                    result: Err(e),
+                },
+                Ok(transport) => {
+                    let connect_time = Some(started.elapsed());
+                    let result = work(transport.clone(), t).await;
+                    transport.close().await;
+                    HostRun {
+                        name,
+                        connect_time,
+                        result,
+                    }
+                }
+            };
+            (i, run)
+        });
+    }
+    let mut runs: Vec<Option<HostRun<T>>> = (0..targets.len()).map(|_| None).collect();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, run)) => runs[i] = Some(run),
+            Err(e) => {
+                // A panicking host task must not take the others' results with it.
+                eprintln!("internal error in a host task: {e}");
+            }
+        }
+    }
+    runs.into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.unwrap_or_else(|| HostRun {
+                name: targets[i].name.clone(),
+                connect_time: None,
+                result: Err(Error::host(
+                    &targets[i].name,
+                    crate::error::HostErrorKind::Failed,
+                    "internal error: the host task ended without a result",
+                )),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,821 @@
+//! The SSH transport on russh: one connection per host, every command on its own channel of
+//! that connection, TCP_NODELAY on, host keys verified against known_hosts by our own
+//! `known_hosts` module, files moved over SFTP and replaced atomically.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use russh::client::{self, Handle};
+use russh::keys::PublicKeyOrCertificate;
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::ChannelMsg;
+use russh_sftp::client::RawSftpSession;
+use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::known_hosts::{self, KnownHosts, Verdict};
+use super::quote::Cmd;
+use super::{FileAttrs, OpCounts, Output, Transport};
+use crate::cli::HostKeyChecking;
+use crate::error::{Error, HostErrorKind, Result};
+
+/// OpenSSH's sshd refuses channel opens past `MaxSessions` (default 10); stay below it.
+const MAX_CHANNELS: usize = 8;
+/// How often a refused channel open is tried again before giving up.
+const CHANNEL_OPEN_TRIES: u32 = 5;
+/// SFTP write and read chunk; OpenSSH accepts up to 256 KiB, 32 KiB is safe everywhere.
+const SFTP_CHUNK: usize = 32 * 1024;
+/// SFTP requests in flight at once per transfer.
+const SFTP_PIPELINE: usize = 16;
+
+/// Where and how to connect: the result of inventory vars, flags and ssh config together.
+#[derive(Debug, Clone)]
+pub struct SshTarget {
+    /// Inventory name, used in every message.
+    pub name: String,
+    /// Address to connect to and to look up in known_hosts.
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// Private keys to try, in order, before the agent and the default keys.
+    pub identity_files: Vec<PathBuf>,
+    /// Only the listed identity files (ssh config `IdentitiesOnly yes`).
+    pub identities_only: bool,
+    /// Hosts to jump through, first first (ssh config `ProxyJump`).
+    pub jumps: Vec<SshTarget>,
+}
+
+/// What every connection of a run shares.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    /// known_hosts files to trust; the first is where `accept-new` records keys.
+    pub known_hosts: Vec<PathBuf>,
+    pub checking: HostKeyChecking,
+    pub connect_timeout: Duration,
+    pub command_timeout: Option<Duration>,
+}
+
+/// What happened when the server's key was checked, kept for the error message.
+#[derive(Debug, Clone)]
+enum KeyOutcome {
+    Trusted,
+    Added,
+    Unknown,
+    Changed {
+        path: PathBuf,
+        line: usize,
+        known_type: String,
+    },
+    Revoked {
+        path: PathBuf,
+        line: usize,
+    },
+    Error(String),
+}
+
+struct ClientHandler {
+    address: String,
+    port: u16,
+    name: String,
+    settings: Arc<SshSettings>,
+    files: Arc<Vec<KnownHosts>>,
+    outcome: Arc<Mutex<Option<(KeyOutcome, String)>>>,
+}
+
+impl ClientHandler {
+    fn verdict(&self, offered: &PublicKeyOrCertificate) -> (KeyOutcome, PublicKey) {
+        let (plain, cert) = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => (key.clone(), None),
+            PublicKeyOrCertificate::Certificate(c) => {
+                (PublicKey::new(c.public_key().clone(), ""), Some(c))
+            }
+        };
+        let mut changed = None;
+        let mut trusted = false;
+        for kh in self.files.iter() {
+            let mut verdicts = vec![kh.check(&self.address, self.port, &plain)];
+            if let Some(c) = cert {
+                verdicts.push(kh.check_cert(&self.address, self.port, c));
+            }
+            for v in verdicts {
+                match v {
+                    Verdict::Revoked { line } => {
+                        return (
+                            KeyOutcome::Revoked {
+                                path: kh.path().to_path_buf(),
+                                line,
+                            },
+                            plain,
+                        )
+                    }
+                    Verdict::Trusted { .. } | Verdict::TrustedByCa { .. } => trusted = true,
+                    Verdict::Changed { line, known_type } => {
+                        changed.get_or_insert(KeyOutcome::Changed {
+                            path: kh.path().to_path_buf(),
+                            line,
+                            known_type,
+                        });
+                    }
+                    Verdict::Unknown => {}
+                }
+            }
+        }
+        if trusted {
+            (KeyOutcome::Trusted, plain)
+        } else if let Some(c) = changed {
+            (c, plain)
+        } else {
+            (KeyOutcome::Unknown, plain)
+        }
+    }
+}
+
+impl client::Handler for ClientHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        offered: &PublicKeyOrCertificate,
+    ) -> std::result::Result<bool, Self::Error> {
+        let (mut outcome, plain) = self.verdict(offered);
+        let fp = known_hosts::fingerprint(&plain);
+        let accept = match (&outcome, self.settings.checking) {
+            (KeyOutcome::Trusted, _) => true,
+            (KeyOutcome::Revoked { .. }, _) => false,
+            (KeyOutcome::Unknown, HostKeyChecking::AcceptNew) => {
+                match self.settings.known_hosts.first() {
+                    Some(path) => {
+                        match known_hosts::append(path, &self.address, self.port, &plain) {
+                            Ok(line) => {
+                                eprintln!(
+                                    "warning: {}: recorded new host key {fp} for {} in {}:{line}",
+                                    self.name,
+                                    lookup_name(&self.address, self.port),
+                                    path.display()
+                                );
+                                outcome = KeyOutcome::Added;
+                                true
+                            }
+                            Err(e) => {
+                                outcome = KeyOutcome::Error(e.to_string());
+                                false
+                            }
+                        }
+                    }
+                    None => false,
+                }
+            }
+            (_, HostKeyChecking::Off) => {
+                eprintln!(
+                    "WARNING: {}: host key checking is OFF; accepting {fp} without verification \
+                     (anyone on the network path could be impersonating this host)",
+                    self.name
+                );
+                true
+            }
+            _ => false,
+        };
+        *self.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some((outcome, fp));
+        Ok(accept)
+    }
+}
+
+fn lookup_name(address: &str, port: u16) -> String {
+    if port == 22 {
+        address.to_string()
+    } else {
+        format!("[{address}]:{port}")
+    }
+}
+
+/// An open SSH connection to one host.
+pub struct SshTransport {
+    name: String,
+    handle: Handle<ClientHandler>,
+    /// The connection this one tunnels through (ProxyJump); kept alive as long as this one.
+    _via: Option<Arc<SshTransport>>,
+    channels: Semaphore,
+    sftp: OnceCell<RawSftpSession>,
+    command_timeout: Option<Duration>,
+    execs: AtomicU64,
+    puts: AtomicU64,
+    gets: AtomicU64,
+}
+
+/// Decrypted private keys, shared by every connection of the run so a passphrase is asked once.
+fn key_cache() -> &'static Mutex<HashMap<PathBuf, Arc<PrivateKey>>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<PrivateKey>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// Loads a private key, asking for its passphrase (env `MUSTER_SSH_PASSPHRASE`, else the
+/// terminal) when it is encrypted.
+fn load_key(path: &Path) -> std::result::Result<Arc<PrivateKey>, String> {
+    if let Some(k) = key_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(path)
+    {
+        return Ok(k.clone());
+    }
+    let key = match russh::keys::load_secret_key(path, None) {
+        Ok(k) => k,
+        Err(russh::keys::Error::KeyIsEncrypted) => {
+            let pass = match std::env::var("MUSTER_SSH_PASSPHRASE") {
+                Ok(p) => p,
+                Err(_) => {
+                    use std::io::IsTerminal;
+                    if !std::io::stdin().is_terminal() {
+                        return Err(format!(
+                            "{} is encrypted: set MUSTER_SSH_PASSPHRASE or run from a terminal",
+                            path.display()
+                        ));
+                    }
+                    rpassword::prompt_password(format!(
+                        "Enter passphrase for key '{}': ",
+                        path.display()
+                    ))
+                    .map_err(|e| format!("could not read the passphrase: {e}"))?
+                }
+            };
+            russh::keys::load_secret_key(path, Some(&pass))
+                .map_err(|e| format!("{}: could not decrypt the key: {e}", path.display()))?
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let key = Arc::new(key);
+    key_cache()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(path.to_path_buf(), key.clone());
+    Ok(key)
+}
+
+fn default_identity_files() -> Vec<PathBuf> {
+    let Some(home) = dirs::home_dir() else {
+        return vec![];
+    };
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|n| home.join(".ssh").join(n))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+impl SshTransport {
+    /// Connects, verifies the host key and authenticates, all within the connect timeout.
+    pub async fn connect(target: &SshTarget, settings: Arc<SshSettings>) -> Result<Arc<Self>> {
+        let timeout = settings.connect_timeout;
+        let unreachable = |msg: String| Error::host(&target.name, HostErrorKind::Unreachable, msg);
+        match tokio::time::timeout(timeout, Self::connect_inner(target, settings)).await {
+            Ok(r) => r,
+            Err(_) => Err(unreachable(format!(
+                "no answer from {}:{} within the connect timeout of {}s",
+                target.address,
+                target.port,
+                timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    async fn connect_inner(target: &SshTarget, settings: Arc<SshSettings>) -> Result<Arc<Self>> {
+        // Through the jump hosts, if any: each one tunnels to the next.
+        let mut via: Option<Arc<SshTransport>> = None;
+        for jump in &target.jumps {
+            via = Some(Self::connect_hop(jump, &settings, via).await?);
+        }
+        Self::connect_hop(target, &settings, via).await
+    }
+
+    /// One SSH connection, direct or tunnelled through `via`.
+    async fn connect_hop(
+        target: &SshTarget,
+        settings: &Arc<SshSettings>,
+        via: Option<Arc<SshTransport>>,
+    ) -> Result<Arc<Self>> {
+        let name = target.name.clone();
+        let unreachable = |msg: String| Error::host(&name, HostErrorKind::Unreachable, msg);
+
+        let mut files = Vec::new();
+        for path in &settings.known_hosts {
+            files.push(KnownHosts::load(path)?);
+        }
+        let files = Arc::new(files);
+
+        // Like OpenSSH, ask first for the key types known_hosts holds for this host, so a host
+        // with several keys presents the one we can verify.
+        let mut preferred = russh::Preferred::default();
+        let mut known_types = Vec::new();
+        let mut has_ca = false;
+        for kh in files.iter() {
+            for t in kh.key_types_for(&target.address, target.port) {
+                if !known_types.contains(&t) {
+                    known_types.push(t);
+                }
+            }
+            has_ca |= kh.has_cert_authority_for(&target.address, target.port);
+        }
+        if !known_types.is_empty() {
+            let mut keys = known_types.clone();
+            keys.extend(
+                preferred
+                    .key
+                    .iter()
+                    .filter(|k| !known_types.contains(k))
+                    .cloned(),
+            );
+            preferred.key = Cow::Owned(keys);
+        }
+        if has_ca {
+            preferred.host_key_certificates = preferred.key.clone();
+        }
+        let config = Arc::new(client::Config {
+            nodelay: true,
+            preferred,
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 4,
+            ..Default::default()
+        });
+        let outcome = Arc::new(Mutex::new(None));
+        let handler = ClientHandler {
+            address: target.address.clone(),
+            port: target.port,
+            name: target.name.clone(),
+            settings: settings.clone(),
+            files,
+            outcome: outcome.clone(),
+        };
+
+        let connected = match &via {
+            None => client::connect(config, (target.address.as_str(), target.port), handler).await,
+            Some(jump) => {
+                let ch = jump
+                    .handle
+                    .channel_open_direct_tcpip(
+                        target.address.clone(),
+                        target.port as u32,
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| {
+                        unreachable(format!(
+                            "jump host {} could not open a tunnel to {}:{}: {e}",
+                            jump.name, target.address, target.port
+                        ))
+                    })?;
+                client::connect_stream(config, ch.into_stream(), handler).await
+            }
+        };
+        let mut handle = match connected {
+            Ok(h) => h,
+            Err(e) => {
+                let seen = outcome.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                return Err(match seen {
+                    Some((KeyOutcome::Trusted, _)) | Some((KeyOutcome::Added, _)) | None => {
+                        unreachable(connect_error_text(&e, target))
+                    }
+                    Some((o, fp)) => key_error(target, settings, o, &fp),
+                });
+            }
+        };
+
+        authenticate(&mut handle, target).await?;
+        Ok(Arc::new(SshTransport {
+            name: target.name.clone(),
+            handle,
+            _via: via,
+            channels: Semaphore::new(MAX_CHANNELS),
+            sftp: OnceCell::new(),
+            command_timeout: settings.command_timeout,
+            execs: AtomicU64::new(0),
+            puts: AtomicU64::new(0),
+            gets: AtomicU64::new(0),
+        }))
+    }
+
+    fn fail(&self, msg: impl Into<String>) -> Error {
+        Error::host(&self.name, HostErrorKind::Failed, msg)
+    }
+
+    fn conn_error(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        Error::host(
+            &self.name,
+            HostErrorKind::Unreachable,
+            format!("connection lost during {what}: {e}"),
+        )
+    }
+
+    /// Opens a session channel, retrying when the server refuses for lack of sessions.
+    async fn open_channel(&self) -> Result<russh::Channel<client::Msg>> {
+        let mut delay = Duration::from_millis(20);
+        for attempt in 1..=CHANNEL_OPEN_TRIES {
+            match self.handle.channel_open_session().await {
+                Ok(ch) => return Ok(ch),
+                Err(russh::Error::ChannelOpenFailure(reason)) if attempt < CHANNEL_OPEN_TRIES => {
+                    let _ = reason;
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(e) => return Err(self.conn_error("channel open", e)),
+            }
+        }
+        Err(self.fail("the server refused every channel open (MaxSessions?)"))
+    }
+
+    async fn exec_inner(&self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output> {
+        let _permit = self
+            .channels
+            .acquire()
+            .await
+            .map_err(|_| self.fail("transport closed"))?;
+        let mut ch = self.open_channel().await?;
+        ch.exec(true, cmd)
+            .await
+            .map_err(|e| self.conn_error("exec", e))?;
+        if let Some(data) = stdin {
+            ch.data(data)
+                .await
+                .map_err(|e| self.conn_error("stdin", e))?;
+        }
+        ch.eof().await.map_err(|e| self.conn_error("stdin", e))?;
+        let mut out = Output::default();
+        let mut got_close = false;
+        while let Some(msg) = ch.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.signal = Some(format!("{signal_name:?}").trim_matches('"').to_string());
+                }
+                ChannelMsg::Failure => {
+                    return Err(self.fail("the server refused to run the command"));
+                }
+                ChannelMsg::Close => {
+                    got_close = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if out.status.is_none() && out.signal.is_none() {
+            let why = if got_close {
+                "the channel closed without an exit status"
+            } else {
+                "the connection closed before the command finished"
+            };
+            return Err(Error::host(&self.name, HostErrorKind::Unreachable, why));
+        }
+        Ok(out)
+    }
+
+    async fn sftp(&self) -> Result<&RawSftpSession> {
+        self.sftp
+            .get_or_try_init(|| async {
+                let ch = self.open_channel().await?;
+                ch.request_subsystem(true, "sftp")
+                    .await
+                    .map_err(|e| self.fail(format!("sftp subsystem: {e}")))?;
+                let s = RawSftpSession::new(ch.into_stream());
+                s.set_timeout(3600);
+                s.init()
+                    .await
+                    .map_err(|e| self.fail(format!("sftp init: {e}")))?;
+                Ok(s)
+            })
+            .await
+    }
+
+    async fn put_inner(&self, path: &str, data: &[u8], attrs: &FileAttrs) -> Result<()> {
+        let sftp = self.sftp().await?;
+        let (dir, base) = match path.rsplit_once('/') {
+            Some(("", b)) => ("/", b),
+            Some((d, b)) => (d, b),
+            None => (".", path),
+        };
+        if base.is_empty() {
+            return Err(self.fail(format!("{path}: not a file path")));
+        }
+        let tmp = format!(
+            "{}/.{base}.muster-{:08x}.tmp",
+            dir.trim_end_matches('/'),
+            rand::random::<u32>()
+        );
+        let mode = attrs.mode.unwrap_or(0o600);
+        let result = async {
+            let fattrs = FileAttributes {
+                permissions: Some(mode),
+                ..Default::default()
+            };
+            let handle = sftp
+                .open(
+                    tmp.clone(),
+                    OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE,
+                    fattrs,
+                )
+                .await
+                .map_err(|e| self.fail(format!("{path}: cannot create {tmp}: {e}")))?
+                .handle;
+            // Several writes in flight at once: one round trip per window, not per chunk.
+            use futures::stream::{self, StreamExt, TryStreamExt};
+            let chunks: Vec<(u64, Vec<u8>)> = data
+                .chunks(SFTP_CHUNK)
+                .enumerate()
+                .map(|(i, c)| ((i * SFTP_CHUNK) as u64, c.to_vec()))
+                .collect();
+            stream::iter(chunks)
+                .map(|(offset, chunk)| sftp.write(handle.clone(), offset, chunk))
+                .buffer_unordered(SFTP_PIPELINE)
+                .try_collect::<Vec<_>>()
+                .await
+                .map_err(|e| self.fail(format!("{path}: write failed: {e}")))?;
+            let _ = sftp
+                .extended("fsync@openssh.com", ssh_string(handle.as_bytes()))
+                .await;
+            sftp.close(handle)
+                .await
+                .map_err(|e| self.fail(format!("{path}: close failed: {e}")))?;
+            // The umask narrowed the mode given at open; set it exactly.
+            sftp.setstat(
+                tmp.clone(),
+                FileAttributes {
+                    permissions: Some(mode),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| self.fail(format!("{path}: chmod failed: {e}")))?;
+            if attrs.owner.is_some() || attrs.group.is_some() {
+                let spec = format!(
+                    "{}{}",
+                    attrs.owner.clone().unwrap_or_default(),
+                    attrs
+                        .group
+                        .as_ref()
+                        .map(|g| format!(":{g}"))
+                        .unwrap_or_default()
+                );
+                let out = self
+                    .exec_inner(&Cmd::new("chown").arg(&spec).arg(&tmp).into_string(), None)
+                    .await?;
+                if !out.success() {
+                    return Err(
+                        self.fail(format!("chown {spec} {path}: {}", out.stderr_str().trim()))
+                    );
+                }
+            }
+            // posix-rename replaces the target in one step (plain SFTP rename refuses to).
+            let mut req = ssh_string(tmp.as_bytes());
+            req.extend(ssh_string(path.as_bytes()));
+            match sftp.extended("posix-rename@openssh.com", req).await {
+                Ok(Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
+                Ok(Packet::Status(s)) => {
+                    Err(self.fail(format!("{path}: rename failed: {}", s.error_message)))
+                }
+                Ok(_) => Err(self.fail(format!("{path}: rename: unexpected answer"))),
+                Err(e) => Err(self.fail(format!("{path}: rename failed: {e}"))),
+            }
+        }
+        .await;
+        if result.is_err() {
+            let _ = sftp.remove(tmp).await;
+        }
+        result
+    }
+
+    async fn get_inner(&self, path: &str) -> Result<Vec<u8>> {
+        let sftp = self.sftp().await?;
+        let handle = sftp
+            .open(path, OpenFlags::READ, FileAttributes::default())
+            .await
+            .map_err(|e| self.fail(format!("{path}: {e}")))?
+            .handle;
+        let mut data = Vec::new();
+        let result = async {
+            loop {
+                match sftp
+                    .read(handle.clone(), data.len() as u64, SFTP_CHUNK as u32)
+                    .await
+                {
+                    Ok(d) if d.data.is_empty() => break,
+                    Ok(d) => data.extend_from_slice(&d.data),
+                    Err(russh_sftp::client::error::Error::Status(s))
+                        if s.status_code == StatusCode::Eof =>
+                    {
+                        break
+                    }
+                    Err(e) => return Err(self.fail(format!("{path}: read failed: {e}"))),
+                }
+            }
+            Ok(())
+        }
+        .await;
+        let _ = sftp.close(handle).await;
+        result.map(|_| data)
+    }
+}
+
+/// An SSH wire string: a 32-bit length, then the bytes.
+fn ssh_string(b: &[u8]) -> Vec<u8> {
+    let mut v = (b.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(b);
+    v
+}
+
+fn connect_error_text(e: &russh::Error, target: &SshTarget) -> String {
+    let at = format!("{}:{}", target.address, target.port);
+    match e {
+        russh::Error::IO(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!("connection refused by {at}"),
+            std::io::ErrorKind::TimedOut => format!("connection to {at} timed out"),
+            _ => format!("cannot connect to {at}: {io}"),
+        },
+        other => format!("SSH handshake with {at} failed: {other}"),
+    }
+}
+
+fn key_error(target: &SshTarget, settings: &SshSettings, o: KeyOutcome, fp: &str) -> Error {
+    let host = lookup_name(&target.address, target.port);
+    let msg = match o {
+        KeyOutcome::Changed {
+            path,
+            line,
+            known_type,
+        } => format!(
+            "HOST KEY MISMATCH for {host}: the server offered {fp}, but {}:{line} holds a different \
+             {known_type} key for it. Someone could be intercepting the connection, or the host \
+             was reinstalled. Refusing to connect; if the change is expected, remove line {line} \
+             of {} (ssh-keygen -R '{host}' -f {}) and connect again with --host-key-checking accept-new",
+            path.display(),
+            path.display(),
+            path.display()
+        ),
+        KeyOutcome::Revoked { path, line } => format!(
+            "the host key {fp} offered by {host} is marked @revoked in {}:{line}; refusing to connect",
+            path.display()
+        ),
+        KeyOutcome::Unknown => {
+            let files: Vec<String> = settings
+                .known_hosts
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            format!(
+                "host key for {host} is unknown (offered {fp}; not in {}). Verify the fingerprint, \
+                 then add it to known_hosts or connect once with --host-key-checking accept-new",
+                files.join(", ")
+            )
+        }
+        KeyOutcome::Error(e) => format!("could not record the host key of {host}: {e}"),
+        KeyOutcome::Trusted | KeyOutcome::Added => {
+            format!("SSH handshake with {host} failed after the host key was accepted")
+        }
+    };
+    Error::host(&target.name, HostErrorKind::HostKey, msg)
+}
+
+/// Public-key authentication: the listed identity files, then the agent, then the default keys.
+async fn authenticate(handle: &mut Handle<ClientHandler>, target: &SshTarget) -> Result<()> {
+    let fail = |msg: String| Error::host(&target.name, HostErrorKind::Unreachable, msg);
+    let rsa_hash: Option<HashAlg> = handle
+        .best_supported_rsa_hash()
+        .await
+        .map_err(|e| fail(format!("authentication: {e}")))?
+        .flatten();
+    let mut tried = Vec::new();
+    let mut problems = Vec::new();
+
+    let try_file = |path: PathBuf| async move { (path.clone(), load_key(&path)) };
+    let mut files = target.identity_files.clone();
+    let agent_allowed = !target.identities_only || target.identity_files.is_empty();
+    for path in files.drain(..) {
+        let (path, key) = try_file(path).await;
+        match key {
+            Ok(key) => {
+                tried.push(path.display().to_string());
+                let r = handle
+                    .authenticate_publickey(
+                        target.user.clone(),
+                        PrivateKeyWithHashAlg::new(key, rsa_hash),
+                    )
+                    .await
+                    .map_err(|e| fail(format!("authentication: {e}")))?;
+                if r.success() {
+                    return Ok(());
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    if agent_allowed {
+        if let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await {
+            if let Ok(ids) = agent.request_identities().await {
+                for id in ids {
+                    let key = id.public_key().into_owned();
+                    tried.push(format!("agent key {}", known_hosts::fingerprint(&key)));
+                    let hash = if matches!(key.algorithm(), russh::keys::Algorithm::Rsa { .. }) {
+                        rsa_hash
+                    } else {
+                        None
+                    };
+                    match handle
+                        .authenticate_publickey_with(target.user.clone(), key, hash, &mut agent)
+                        .await
+                    {
+                        Ok(r) if r.success() => return Ok(()),
+                        Ok(_) => {}
+                        Err(e) => problems.push(format!("agent: {e}")),
+                    }
+                }
+            }
+        }
+        if target.identity_files.is_empty() {
+            for path in default_identity_files() {
+                let (path, key) = try_file(path).await;
+                match key {
+                    Ok(key) => {
+                        tried.push(path.display().to_string());
+                        let r = handle
+                            .authenticate_publickey(
+                                target.user.clone(),
+                                PrivateKeyWithHashAlg::new(key, rsa_hash),
+                            )
+                            .await
+                            .map_err(|e| fail(format!("authentication: {e}")))?;
+                        if r.success() {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => problems.push(e),
+                }
+            }
+        }
+    }
+    let mut msg = format!(
+        "authentication as {} failed; tried: {}",
+        target.user,
+        if tried.is_empty() {
+            "no keys (give one with --private-key or ansible_ssh_private_key_file, or start ssh-agent)".to_string()
+        } else {
+            tried.join(", ")
+        }
+    );
+    if !problems.is_empty() {
+        msg.push_str(&format!("; problems: {}", problems.join("; ")));
+    }
+    Err(fail(msg))
+}
+
+#[async_trait]
+impl Transport for SshTransport {
+    fn host(&self) -> &str {
+        &self.name
+    }
+
+    async fn exec(&self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output> {
+        self.execs.fetch_add(1, Ordering::Relaxed);
+        match self.command_timeout {
+            None => self.exec_inner(cmd, stdin).await,
+            Some(t) => tokio::time::timeout(t, self.exec_inner(cmd, stdin))
+                .await
+                .map_err(|_| {
+                    Error::host(
+                        &self.name,
+                        HostErrorKind::Timeout,
+                        format!("command timed out after {}s", t.as_secs_f64()),
+                    )
+                })?,
+        }
+    }
+
+    async fn put(&self, path: &str, data: &[u8], attrs: &FileAttrs) -> Result<()> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.put_inner(path, data, attrs).await
+    }
+
+    async fn get(&self, path: &str) -> Result<Vec<u8>> {
+        self.gets.fetch_add(1, Ordering::Relaxed);
+        self.get_inner(path).await
+    }
+
+    fn op_counts(&self) -> OpCounts {
+        OpCounts {
+            execs: self.execs.load(Ordering::Relaxed),
+            puts: self.puts.load(Ordering::Relaxed),
+            gets: self.gets.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn close(&self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
