@@ -55,6 +55,21 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::input(format!("cannot start the async runtime: {e}")))
 }
 
+/// The exit code a set of host runs earns when nothing else went wrong: 130 if Ctrl-C cut any
+/// host short, 3 if any host failed, else `ok_code`.
+pub fn exit_code_of<T>(runs: &[HostRun<T>], ok_code: i32) -> i32 {
+    if runs
+        .iter()
+        .any(|r| matches!(r.result, Err(Error::Interrupted)))
+    {
+        crate::exit::INTERRUPTED
+    } else if runs.iter().any(|r| r.result.is_err()) {
+        crate::exit::INCOMPLETE
+    } else {
+        ok_code
+    }
+}
+
 /// Connects to every target (at most `forks` at once) and runs `work` on each connection.
 pub async fn on_each_host<T, F, Fut>(
     config: &Config,
@@ -99,12 +114,24 @@ where
         });
     }
     let mut runs: Vec<Option<HostRun<T>>> = (0..targets.len()).map(|_| None).collect();
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok((i, run)) => runs[i] = Some(run),
-            Err(e) => {
-                // A panicking host task must not take the others' results with it.
-                eprintln!("internal error in a host task: {e}");
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            joined = set.join_next() => match joined {
+                None => break,
+                Some(Ok((i, run))) => runs[i] = Some(run),
+                // A host task that panicked must not take the others' results with it; one
+                // that was cancelled by Ctrl-C is reported below.
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => eprintln!("internal error in a host task: {e}"),
+            },
+            _ = &mut ctrl_c, if !interrupted => {
+                // Ctrl-C: stop every host in flight (dropping a task closes its channels and
+                // connection); what finished is kept, the rest is reported as interrupted.
+                interrupted = true;
+                set.abort_all();
             }
         }
     }
@@ -114,11 +141,15 @@ where
             r.unwrap_or_else(|| HostRun {
                 name: targets[i].name.clone(),
                 connect_time: None,
-                result: Err(Error::host(
-                    &targets[i].name,
-                    crate::error::HostErrorKind::Failed,
-                    "internal error: the host task ended without a result",
-                )),
+                result: Err(if interrupted {
+                    Error::Interrupted
+                } else {
+                    Error::host(
+                        &targets[i].name,
+                        crate::error::HostErrorKind::Failed,
+                        "internal error: the host task ended without a result",
+                    )
+                }),
             })
         })
         .collect()

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::error::{exit, Error, HostErrorKind, Result};
-use crate::runner::{on_each_host, runtime, select_targets};
+use crate::runner::{exit_code_of, on_each_host, runtime, select_targets};
 
 /// One command that tells the remote user and the platform, on Linux, BSD and macOS alike.
 const PROBE: &str = "id -un; uname -s; uname -m; \
@@ -96,5 +96,5 @@ pub fn ping(config: &Config) -> Result<i32> {
         runs.len(),
         if runs.len() == 1 { "" } else { "s" }
     );
-    Ok(if down > 0 { exit::INCOMPLETE } else { exit::OK })
+    Ok(exit_code_of(&runs, exit::OK))
 }

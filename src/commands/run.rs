@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::cli::{OutputFormat, RunArgs};
 use crate::config::Config;
 use crate::error::{exit, Error, HostErrorKind, Result};
-use crate::runner::{on_each_host, runtime, select_targets};
+use crate::runner::{exit_code_of, on_each_host, runtime, select_targets};
 use crate::transport::quote::{quote, Cmd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,10 +239,12 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
             println!("{json_line}");
         }
     }
-    Ok(if incomplete {
+    // A command that exited non-zero is a failed task (3); Ctrl-C wins over both (130).
+    let code = exit_code_of(&runs, exit::OK);
+    Ok(if incomplete && code == exit::OK {
         exit::INCOMPLETE
     } else {
-        exit::OK
+        code
     })
 }
 
