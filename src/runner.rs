@@ -84,6 +84,7 @@ where
     let settings = Arc::new(ssh_settings(config));
     let permits = Arc::new(tokio::sync::Semaphore::new(config.forks.max(1)));
     let work = Arc::new(work);
+    let verbose = config.verbose;
     let mut set = tokio::task::JoinSet::new();
     for (i, t) in targets.iter().cloned().enumerate() {
         let settings = settings.clone();
@@ -100,8 +101,20 @@ where
                     result: Err(e),
                 },
                 Ok(transport) => {
-                    let connect_time = Some(started.elapsed());
+                    let started_connect = started.elapsed();
+                    let connect_time = Some(started_connect);
                     let result = work(transport.clone(), t).await;
+                    if verbose > 0 {
+                        // The round-trip budget, visible: what this host cost after connecting.
+                        let c = transport.op_counts();
+                        eprintln!(
+                            "{name}: connect {:.1} ms; {} exec, {} put, {} get",
+                            started_connect.as_secs_f64() * 1000.0,
+                            c.execs,
+                            c.puts,
+                            c.gets
+                        );
+                    }
                     transport.close().await;
                     HostRun {
                         name,

@@ -11,7 +11,8 @@ use fleet::Fleet;
 fn keygen(dir: &Path, name: &str, kind: &str, passphrase: &str) -> PathBuf {
     let path = dir.join(name);
     let mut c = Command::new("ssh-keygen");
-    c.args(["-q", "-t", kind, "-N", passphrase, "-C", name, "-f"]).arg(&path);
+    c.args(["-q", "-t", kind, "-N", passphrase, "-C", name, "-f"])
+        .arg(&path);
     if kind == "rsa" {
         c.args(["-b", "2048"]);
     }
@@ -81,7 +82,11 @@ fn rsa_ecdsa_and_encrypted_keys() {
             // No terminal and no passphrase: a clear refusal, not a hang.
             let o = ping(&fleet, &inv, &[], &[]);
             assert_eq!(o.status.code(), Some(3), "{}", show(&o));
-            assert!(show(&o).contains("is encrypted: set MUSTER_SSH_PASSPHRASE"), "{}", show(&o));
+            assert!(
+                show(&o).contains("is encrypted: set MUSTER_SSH_PASSPHRASE"),
+                "{}",
+                show(&o)
+            );
             let o = ping(&fleet, &inv, &[], &[("MUSTER_SSH_PASSPHRASE", pass)]);
             assert_eq!(o.status.code(), Some(0), "{}", show(&o));
             let o = ping(&fleet, &inv, &[], &[("MUSTER_SSH_PASSPHRASE", "wrong")]);
@@ -130,8 +135,17 @@ fn ssh_agent_keys_are_used() {
     );
     let o = ping(&fleet, &inv, &[], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", show(&o));
-    assert!(show(&o).contains("authentication as root failed"), "{}", show(&o));
-    let o = ping(&fleet, &inv, &[], &[("SSH_AUTH_SOCK", sock.to_str().unwrap())]);
+    assert!(
+        show(&o).contains("authentication as root failed"),
+        "{}",
+        show(&o)
+    );
+    let o = ping(
+        &fleet,
+        &inv,
+        &[],
+        &[("SSH_AUTH_SOCK", sock.to_str().unwrap())],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 }
 
@@ -147,7 +161,10 @@ fn ssh_config_aliases_and_proxy_jump() {
         fleet.client_key().display()
     );
     std::fs::write(fleet.home().join(".ssh/config"), config).unwrap();
-    let inv = write_inventory(&fleet, "all:\n  hosts:\n    web-front:\n    behind-bastion:\n");
+    let inv = write_inventory(
+        &fleet,
+        "all:\n  hosts:\n    web-front:\n    behind-bastion:\n",
+    );
     let mut c = fleet.muster();
     let o = c
         .arg("-i")

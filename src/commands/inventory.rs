@@ -15,7 +15,8 @@ pub fn inventory(config: &Config, args: &InventoryArgs) -> Result<i32> {
                 "host `{host}` is not in the inventory"
             )));
         }
-        let vars = serde_json::Value::Object(inv.host_vars(host));
+        // ansible-inventory --host prints the keys sorted.
+        let vars = crate::inventory::sort_keys(serde_json::Value::Object(inv.host_vars(host)));
         println!(
             "{}",
             serde_json::to_string_pretty(&vars).unwrap_or_default()

@@ -161,7 +161,12 @@ impl HostConn {
         config: &Config,
         ssh_config: &SshConfig,
     ) -> Result<HostConn> {
-        let connection = match var_str(vars, &["ansible_connection"]).as_deref() {
+        let connection_name = var_str(vars, &["ansible_connection"]).map(|c| {
+            c.trim_start_matches("ansible.builtin.")
+                .trim_start_matches("ansible.legacy.")
+                .to_string()
+        });
+        let connection = match connection_name.as_deref() {
             None | Some("ssh") | Some("smart") | Some("paramiko") => {
                 // Ansible runs `localhost` locally only when it is the implicit one; an
                 // inventory entry for localhost without ansible_connection goes over SSH.
