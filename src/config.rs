@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 pub struct Config {
     /// Inventory sources; empty means the implicit localhost.
     pub inventory: Vec<PathBuf>,
+    /// `-i` was given (so ansible.cfg's inventory does not apply).
+    pub inventory_explicit: bool,
     pub limit: Option<String>,
     pub forks: usize,
     pub ssh: SshOptions,
@@ -100,6 +102,7 @@ impl Config {
         };
         Ok(Config {
             inventory,
+            inventory_explicit: !c.inventory.is_empty(),
             limit: c.limit.clone(),
             forks: c.forks,
             ssh: SshOptions {

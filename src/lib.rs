@@ -6,9 +6,14 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod error;
+pub mod facts;
 pub mod inventory;
+pub mod modules;
+pub mod playbook;
 pub mod runner;
+pub mod template;
 pub mod transport;
 pub mod yaml;
 

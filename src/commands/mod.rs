@@ -1,9 +1,12 @@
 //! One function per subcommand; `dispatch` picks it. Each returns the exit code it earned
 //! or an `Error` that `run` renders once.
 
+mod apply;
+mod facts;
 mod inventory;
 mod ping;
 mod run;
+mod validate;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
@@ -20,11 +23,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             clap_complete::generate(args.shell, &mut cmd, "muster", &mut std::io::stdout());
             Ok(crate::exit::OK)
         }
-        Command::Apply(_) => Err(Error::NotImplemented("apply")),
-        Command::Check(_) => Err(Error::NotImplemented("check")),
+        Command::Apply(a) => apply::apply(&config, &a.playbooks, a.check, a.diff, &a.play),
+        Command::Check(a) => apply::apply(&config, &a.playbooks, true, true, &a.play),
         Command::Audit(_) => Err(Error::NotImplemented("audit")),
         Command::Remediate(_) => Err(Error::NotImplemented("remediate")),
-        Command::Facts => Err(Error::NotImplemented("facts")),
-        Command::Validate(_) => Err(Error::NotImplemented("validate")),
+        Command::Facts => facts::facts(&config),
+        Command::Validate(a) => validate::validate(&config, &a),
     }
 }

@@ -1,0 +1,103 @@
+//! `muster apply` and `muster check`: run playbooks (check = plan only, with diffs, exit 2 on drift).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde_json::Map;
+
+use crate::cli::{ColorChoice, HostKeyChecking, OutputFormat, PlayArgs};
+use crate::config::Config;
+use crate::engine::report::{JsonLines, Text};
+use crate::engine::vars::{find_ansible_cfg, load_ansible_cfg, parse_extra_vars};
+use crate::engine::{Engine, Reporter, RunOptions};
+use crate::error::Result;
+use crate::inventory::Inventory;
+use crate::runner::runtime;
+
+fn split_tags(v: &[String]) -> Vec<String> {
+    v.iter()
+        .flat_map(|t| t.split(','))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Whether text output may use colors.
+pub fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+pub fn apply(
+    config: &Config,
+    playbooks: &[PathBuf],
+    check: bool,
+    diff: bool,
+    play: &PlayArgs,
+) -> Result<i32> {
+    let mut config = config.clone();
+    let mut roles_path = Vec::new();
+    // ansible.cfg, when the project has one: inventory, roles_path, remote_user, become,
+    // host_key_checking (a False there is honoured, with a warning on every run).
+    if let Some(cfg_path) = find_ansible_cfg() {
+        let cfg = load_ansible_cfg(&cfg_path)?;
+        if !config.inventory_explicit && !cfg.inventory.is_empty() {
+            config.inventory = cfg.inventory.clone();
+        }
+        roles_path = cfg.roles_path.clone();
+        if config.ssh.user.is_none() {
+            config.ssh.user = cfg.remote_user.clone();
+        }
+        if cfg.r#become == Some(true) {
+            config.r#become = true;
+        }
+        if cfg.host_key_checking == Some(false)
+            && config.ssh.host_key_checking == HostKeyChecking::Strict
+        {
+            eprintln!(
+                "[WARNING]: {} sets host_key_checking = False; host keys are not verified",
+                cfg_path.display()
+            );
+            config.ssh.host_key_checking = HostKeyChecking::Off;
+        }
+    }
+    let mut extra = Map::new();
+    for e in &play.extra_vars {
+        extra.extend(parse_extra_vars(e)?);
+    }
+    let opts = RunOptions {
+        check,
+        diff,
+        extra_vars: extra,
+        tags: split_tags(&play.tags),
+        skip_tags: split_tags(&play.skip_tags),
+    };
+    let mut inventory = Inventory::load(&config.inventory)?;
+    for pb in playbooks {
+        let dir = pb
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        inventory.add_vars_dir(dir)?;
+    }
+    let reporter: Box<dyn Reporter> = match play.format {
+        OutputFormat::Json => Box::new(JsonLines(Mutex::new(std::io::stdout()))),
+        OutputFormat::Text => Box::new(Text {
+            out: Mutex::new(std::io::stdout()),
+            diff,
+            verbose: config.verbose,
+            color: use_color(config.color),
+        }),
+    };
+    let engine = Engine::new(config, opts, inventory, roles_path, reporter);
+    let loaded = engine.load(playbooks)?;
+    let rt = runtime()?;
+    let summary = rt.block_on(engine.run(&loaded))?;
+    Ok(summary.exit_code(check))
+}

@@ -1,0 +1,2045 @@
+//! The playbook engine: runs plays over the selected hosts (one async task per host in flight,
+//! bounded by `--forks`), linear strategy by default (every host finishes a task before the
+//! next starts) or `free`. Check mode is the engine calling `plan` and not `apply`; modules
+//! never see a check flag. A host that fails leaves the pool; the others go on.
+
+pub mod report;
+pub mod vars;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::{self, StreamExt};
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
+use crate::error::{Error, HostErrorKind, Result};
+use crate::inventory::Inventory;
+use crate::modules::{ModuleCtx, Plan, SearchPaths};
+use crate::playbook::{self, Loader, Play, Playbook, Role, Task, TaskKind};
+use crate::template::{Origin, Templar};
+use crate::transport::connect::{load_ssh_config, ssh_settings};
+use crate::transport::local::LocalTransport;
+use crate::transport::quote::quote;
+use crate::transport::r#become::{Become, BecomeSpec, Method};
+use crate::transport::ssh::SshSettings;
+use crate::transport::{connect, FileAttrs, HostConn, OpCounts, Output, Transport};
+
+pub use report::{Event, Reporter, Stats, Status};
+
+/// How a run was asked to behave.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub check: bool,
+    pub diff: bool,
+    pub extra_vars: Map<String, Value>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+}
+
+/// What a run ended with, for the exit code.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub stats: BTreeMap<String, Stats>,
+}
+
+impl RunSummary {
+    /// 3 if any host failed or was unreachable, else 2 in check mode when anything would change, else 0.
+    pub fn exit_code(&self, check: bool) -> i32 {
+        if self
+            .stats
+            .values()
+            .any(|s| s.failed > 0 || s.unreachable > 0)
+        {
+            crate::exit::INCOMPLETE
+        } else if check && self.stats.values().any(|s| s.changed > 0) {
+            crate::exit::DRIFT
+        } else {
+            crate::exit::OK
+        }
+    }
+}
+
+/// Everything the engine keeps about one host across tasks and plays.
+struct HostState {
+    name: String,
+    conn: HostConn,
+    transport: Option<Arc<dyn Transport>>,
+    inv_vars: Map<String, Value>,
+    facts: Option<Map<String, Value>>,
+    /// set_fact, register and include_vars results.
+    runtime: Map<String, Value>,
+    /// vars_files of the current play.
+    play_files_vars: Map<String, Value>,
+    failed: bool,
+    unreachable: bool,
+    /// `meta: end_host` or end_play.
+    ended: bool,
+    stats: Stats,
+    notified: Vec<String>,
+    escalated: HashMap<String, Arc<dyn Transport>>,
+}
+
+type HostRef = Arc<Mutex<HostState>>;
+
+fn lock(h: &HostRef) -> std::sync::MutexGuard<'_, HostState> {
+    h.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a section of tasks inherits from the blocks around it.
+#[derive(Debug, Clone, Default)]
+struct Inherit {
+    when: Vec<Value>,
+    vars: Map<String, Value>,
+    r#become: Option<bool>,
+    become_user: Option<String>,
+    tags: Vec<String>,
+    ignore_errors: bool,
+    check_mode: Option<bool>,
+    no_log: bool,
+    environment: Option<Value>,
+    handler: bool,
+}
+
+/// Per-play state shared by the hosts.
+struct PlayCtx<'a> {
+    play: &'a Play,
+    dir: PathBuf,
+    handlers: Mutex<Vec<Task>>,
+    roles: HashMap<PathBuf, (Map<String, Value>, Map<String, Value>)>,
+    hosts: Vec<String>,
+}
+
+/// The outcome of one task (or item) on one host.
+#[derive(Debug, Default)]
+struct Outcome {
+    result: Map<String, Value>,
+    status: Option<Status>,
+    planned: bool,
+    changes: Vec<crate::modules::Change>,
+}
+
+pub struct Engine {
+    config: Config,
+    opts: RunOptions,
+    inventory: Inventory,
+    templar: Templar,
+    loader: Mutex<Loader>,
+    reporter: Box<dyn Reporter>,
+    settings: Arc<SshSettings>,
+    hosts: Mutex<HashMap<String, HostRef>>,
+}
+
+const NO_LOG_MSG: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+fn truthy_literal_false(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => !b,
+        Value::String(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "false" | "no" | "off" | "0"
+        ),
+        _ => false,
+    }
+}
+
+impl Engine {
+    pub fn new(
+        config: Config,
+        opts: RunOptions,
+        inventory: Inventory,
+        roles_path: Vec<PathBuf>,
+        reporter: Box<dyn Reporter>,
+    ) -> Engine {
+        let settings = Arc::new(ssh_settings(&config));
+        Engine {
+            config,
+            opts,
+            inventory,
+            templar: Templar::new(),
+            loader: Mutex::new(Loader::new(roles_path)),
+            reporter,
+            settings,
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn emit(&self, e: Event) {
+        self.reporter.event(&e);
+    }
+
+    /// Loads every playbook first (all input errors before any host is contacted).
+    pub fn load(&self, paths: &[PathBuf]) -> Result<Vec<Playbook>> {
+        let mut loader = self.loader.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for p in paths {
+            let pb = loader.load_playbook(p)?;
+            for play in &pb.plays {
+                check_handlers(play)?;
+            }
+            out.push(pb);
+        }
+        Ok(out)
+    }
+
+    /// Runs loaded playbooks; returns per-host stats.
+    pub async fn run(&self, playbooks: &[Playbook]) -> Result<RunSummary> {
+        // Resolve every host's connection up front: a bad connection variable is an input error.
+        let limit: Option<Vec<String>> = match &self.config.limit {
+            Some(p) => Some(self.inventory.select(p)?),
+            None => None,
+        };
+        let ssh_config = load_ssh_config()?;
+        for pb in playbooks {
+            for play in &pb.plays {
+                let pattern = self.render_pattern(&play.hosts)?;
+                let mut names = self.inventory.select(&pattern)?;
+                if let Some(l) = &limit {
+                    names.retain(|n| l.contains(n));
+                }
+                let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                for n in names {
+                    if hosts.contains_key(&n) {
+                        continue;
+                    }
+                    let inv_vars = self.inventory.host_vars(&n);
+                    let conn = HostConn::from_vars(&n, &inv_vars, &self.config, &ssh_config)?;
+                    hosts.insert(
+                        n.clone(),
+                        Arc::new(Mutex::new(HostState {
+                            name: n.clone(),
+                            conn,
+                            transport: None,
+                            inv_vars,
+                            facts: None,
+                            runtime: Map::new(),
+                            play_files_vars: Map::new(),
+                            failed: false,
+                            unreachable: false,
+                            ended: false,
+                            stats: Stats::default(),
+                            notified: vec![],
+                            escalated: HashMap::new(),
+                        })),
+                    );
+                }
+            }
+        }
+        for pb in playbooks {
+            for play in &pb.plays {
+                let pattern = self.render_pattern(&play.hosts)?;
+                let mut names = self.inventory.select(&pattern)?;
+                if let Some(l) = &limit {
+                    names.retain(|n| l.contains(n));
+                }
+                self.run_play(pb, play, names).await?;
+            }
+        }
+        let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        let stats: BTreeMap<String, Stats> = hosts
+            .values()
+            .map(|h| {
+                let h = lock(h);
+                (h.name.clone(), h.stats)
+            })
+            .collect();
+        for h in hosts.values() {
+            if let Some(t) = lock(h).transport.take() {
+                t.close().await;
+            }
+        }
+        self.emit(Event::Recap {
+            hosts: stats.clone(),
+            check: self.opts.check,
+        });
+        Ok(RunSummary { stats })
+    }
+
+    fn render_pattern(&self, hosts: &str) -> Result<String> {
+        if !hosts.contains("{{") {
+            return Ok(hosts.to_string());
+        }
+        let vars = Value::Object(self.opts.extra_vars.clone());
+        self.templar.render_str(hosts, &vars, &Origin::default())
+    }
+
+    fn host(&self, name: &str) -> Option<HostRef> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    async fn run_play(&self, pb: &Playbook, play: &Play, names: Vec<String>) -> Result<()> {
+        self.emit(Event::PlayStart {
+            play: play.name.clone(),
+            hosts: names.clone(),
+        });
+        if names.is_empty() {
+            self.emit(Event::Warning {
+                msg: format!("no hosts matched `{}`; skipping play", play.hosts),
+            });
+            return Ok(());
+        }
+        let mut handlers = play.handlers.clone();
+        let mut roles = HashMap::new();
+        for r in &play.roles {
+            handlers.extend(r.handlers.iter().cloned());
+            roles.insert(r.path.clone(), (r.defaults.clone(), r.vars.clone()));
+        }
+        // serial: batches of hosts, each running the whole play.
+        let batches = batches(&names, play.serial.as_ref());
+        for batch in batches {
+            let pc = PlayCtx {
+                play,
+                dir: pb.dir.clone(),
+                handlers: Mutex::new(handlers.clone()),
+                roles: roles.clone(),
+                hosts: batch.clone(),
+            };
+            let hrefs: Vec<HostRef> = batch.iter().filter_map(|n| self.host(n)).collect();
+            for h in &hrefs {
+                let mut s = lock(h);
+                s.ended = false;
+                s.play_files_vars.clear();
+            }
+            self.connect_all(&hrefs).await;
+            self.load_vars_files(&pc, &hrefs)?;
+            if play.gather_facts {
+                self.gather_facts(&hrefs).await;
+            }
+            let inh = Inherit {
+                r#become: play.r#become,
+                become_user: play.become_user.clone(),
+                tags: play.tags.clone(),
+                check_mode: play.check_mode,
+                environment: play.environment.clone(),
+                ..Default::default()
+            };
+            let role_tasks: Vec<Task> = play
+                .roles
+                .iter()
+                .flat_map(|r| r.tasks.iter().cloned())
+                .collect();
+            let sections: [Vec<Task>; 3] = [
+                play.pre_tasks.clone(),
+                role_tasks
+                    .into_iter()
+                    .chain(play.tasks.iter().cloned())
+                    .collect(),
+                play.post_tasks.clone(),
+            ];
+            for section in sections.iter() {
+                if section.is_empty() {
+                    continue;
+                }
+                match play.strategy {
+                    playbook::Strategy::Linear => {
+                        self.run_list(&pc, section, &hrefs, &inh).await;
+                    }
+                    playbook::Strategy::Free => {
+                        let futs = hrefs.iter().map(|h| {
+                            let one = vec![h.clone()];
+                            let pc = &pc;
+                            let inh = &inh;
+                            async move { self.run_list(pc, section, &one, inh).await }
+                        });
+                        stream::iter(futs)
+                            .buffer_unordered(self.config.forks)
+                            .collect::<Vec<_>>()
+                            .await;
+                    }
+                }
+                self.flush_handlers(&pc, &hrefs).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Connects to every host not yet connected, at most `forks` at once.
+    async fn connect_all(&self, hosts: &[HostRef]) {
+        let todo: Vec<HostRef> = hosts
+            .iter()
+            .filter(|h| {
+                let s = lock(h);
+                s.transport.is_none() && !s.unreachable
+            })
+            .cloned()
+            .collect();
+        let settings = self.settings.clone();
+        let results = stream::iter(todo.into_iter().map(|h| {
+            let settings = settings.clone();
+            async move {
+                let conn = lock(&h).conn.clone();
+                // Escalation is applied per task; the base connection is plain.
+                let mut plain = conn.clone();
+                plain.r#become = None;
+                let r = connect(&plain, settings).await;
+                (h, r)
+            }
+        }))
+        .buffer_unordered(self.config.forks)
+        .collect::<Vec<_>>()
+        .await;
+        for (h, r) in results {
+            match r {
+                Ok(t) => lock(&h).transport = Some(t),
+                Err(e) => {
+                    let name = {
+                        let mut s = lock(&h);
+                        s.unreachable = true;
+                        s.stats.unreachable += 1;
+                        s.name.clone()
+                    };
+                    self.emit(Event::HostResult {
+                        host: name,
+                        task: "connect".into(),
+                        status: Status::Unreachable,
+                        planned: false,
+                        item: None,
+                        changes: vec![],
+                        msg: Some(host_msg(&e)),
+                        ignored: false,
+                        output: None,
+                    });
+                }
+            }
+        }
+    }
+
+    fn load_vars_files(&self, pc: &PlayCtx<'_>, hosts: &[HostRef]) -> Result<()> {
+        for h in hosts {
+            for vf in &pc.play.vars_files {
+                let vars = self.vars_for(h, pc, None, &Inherit::default());
+                let candidates: Vec<Value> = match vf {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                };
+                let origin = Origin::new(&pc.play.loc.file, pc.play.loc.line, pc.play.loc.col);
+                let mut loaded = false;
+                for c in &candidates {
+                    let name = self.templar.render_value(c, &vars, &origin)?;
+                    let name = name.as_str().unwrap_or_default().to_string();
+                    let path = pc.dir.join(&name);
+                    if path.is_file() {
+                        let m = playbook::load_vars_file(&path)?;
+                        lock(h).play_files_vars.extend(m);
+                        loaded = true;
+                        break;
+                    }
+                }
+                if !loaded {
+                    return Err(Error::at(
+                        pc.play.loc.clone(),
+                        format!("vars_files: none of {} found", Value::Array(candidates)),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn gather_facts(&self, hosts: &[HostRef]) {
+        self.emit(Event::TaskStart {
+            task: "Gathering Facts".into(),
+            file: String::new(),
+            line: 0,
+            handler: false,
+        });
+        let active: Vec<HostRef> = hosts.iter().filter(|h| self.active(h)).cloned().collect();
+        let results = stream::iter(active.into_iter().map(|h| async move {
+            let t = lock(&h).transport.clone();
+            let r = match t {
+                Some(t) => crate::facts::gather(t.as_ref()).await,
+                None => Err(Error::host(
+                    lock(&h).name.clone(),
+                    HostErrorKind::Unreachable,
+                    "not connected",
+                )),
+            };
+            (h, r)
+        }))
+        .buffer_unordered(self.config.forks)
+        .collect::<Vec<_>>()
+        .await;
+        for (h, r) in results {
+            let (name, status, msg) = {
+                let mut s = lock(&h);
+                match r {
+                    Ok(f) => {
+                        s.facts = Some(f);
+                        s.stats.ok += 1;
+                        (s.name.clone(), Status::Ok, None)
+                    }
+                    Err(e) => {
+                        let unreachable = matches!(
+                            e,
+                            Error::Host {
+                                kind: HostErrorKind::Unreachable,
+                                ..
+                            }
+                        );
+                        if unreachable {
+                            s.unreachable = true;
+                            s.stats.unreachable += 1;
+                        } else {
+                            s.failed = true;
+                            s.stats.failed += 1;
+                        }
+                        (
+                            s.name.clone(),
+                            if unreachable {
+                                Status::Unreachable
+                            } else {
+                                Status::Failed
+                            },
+                            Some(host_msg(&e)),
+                        )
+                    }
+                }
+            };
+            self.emit(Event::HostResult {
+                host: name,
+                task: "Gathering Facts".into(),
+                status,
+                planned: false,
+                item: None,
+                changes: vec![],
+                msg,
+                ignored: false,
+                output: None,
+            });
+        }
+    }
+
+    fn active(&self, h: &HostRef) -> bool {
+        let s = lock(h);
+        !s.failed && !s.unreachable && !s.ended
+    }
+
+    /// Whether the tags selection runs a task with these tags.
+    fn tags_allow(&self, tags: &[String]) -> bool {
+        let has = |t: &str| tags.iter().any(|x| x == t);
+        let want = &self.opts.tags;
+        let skip = &self.opts.skip_tags;
+        if !skip.is_empty()
+            && (tags.iter().any(|t| skip.contains(t))
+                || (skip.iter().any(|s| s == "all") && !has("always")))
+        {
+            return false;
+        }
+        if want.is_empty() || want.iter().any(|w| w == "all") {
+            return !has("never") || want.iter().any(|w| tags.contains(w) && w != "never");
+        }
+        if has("always") {
+            return true;
+        }
+        want.iter().any(|w| {
+            (w == "tagged" && !tags.is_empty())
+                || (w == "untagged" && tags.is_empty())
+                || tags.contains(w)
+        })
+    }
+
+    /// Runs a list of tasks over hosts, linear: every host finishes a task before the next.
+    fn run_list<'a>(
+        &'a self,
+        pc: &'a PlayCtx<'a>,
+        tasks: &'a [Task],
+        hosts: &'a [HostRef],
+        inh: &'a Inherit,
+    ) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(async move {
+            for task in tasks {
+                let active: Vec<HostRef> =
+                    hosts.iter().filter(|h| self.active(h)).cloned().collect();
+                if active.is_empty() {
+                    return;
+                }
+                let mut tags = inh.tags.clone();
+                tags.extend(task.tags.iter().cloned());
+                match &task.kind {
+                    TaskKind::Block {
+                        block,
+                        rescue,
+                        always,
+                    } => {
+                        let child = self.inherit(inh, task);
+                        self.run_list(pc, block, &active, &child).await;
+                        let failed_here: Vec<HostRef> =
+                            active.iter().filter(|h| lock(h).failed).cloned().collect();
+                        if !rescue.is_empty() && !failed_here.is_empty() {
+                            for h in &failed_here {
+                                let mut s = lock(h);
+                                s.failed = false;
+                                s.stats.rescued += 1;
+                                // The failure was handled: Ansible does not count it.
+                                s.stats.failed = s.stats.failed.saturating_sub(1);
+                            }
+                            self.run_list(pc, rescue, &failed_here, &child).await;
+                        }
+                        if !always.is_empty() {
+                            // always runs even on hosts that failed in the block.
+                            let was_failed: Vec<(HostRef, bool)> =
+                                active.iter().map(|h| (h.clone(), lock(h).failed)).collect();
+                            for (h, _) in &was_failed {
+                                lock(h).failed = false;
+                            }
+                            self.run_list(pc, always, &active, &child).await;
+                            for (h, f) in was_failed {
+                                if f {
+                                    lock(&h).failed = true;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    TaskKind::Action { name, args }
+                        if name == "include_tasks" || name == "include_role" =>
+                    {
+                        if !self.tags_allow(&tags) {
+                            continue;
+                        }
+                        self.run_include(pc, task, name, args, &active, inh).await;
+                        continue;
+                    }
+                    TaskKind::Action { name, args } if name == "meta" => {
+                        let what = args
+                            .get("_raw_params")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .trim()
+                            .to_string();
+                        match what.as_str() {
+                            "flush_handlers" => self.flush_handlers(pc, &active).await,
+                            "end_play" => {
+                                for h in hosts {
+                                    lock(h).ended = true;
+                                }
+                                return;
+                            }
+                            "end_host" => {
+                                for h in &active {
+                                    let vars = self.vars_for(h, pc, Some(task), inh);
+                                    if self.when_holds(task, inh, &vars).unwrap_or(false) {
+                                        lock(h).ended = true;
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                        continue;
+                    }
+                    _ => {}
+                }
+                if !self.tags_allow(&tags) {
+                    continue;
+                }
+                self.emit(Event::TaskStart {
+                    task: task.display_name(),
+                    file: task.loc.file.display().to_string(),
+                    line: task.loc.line,
+                    handler: inh.handler,
+                });
+                if let Some(r) = &task.role {
+                    let mut dirs = vec![
+                        r.path.join("files"),
+                        r.path.join("templates"),
+                        r.path.clone(),
+                    ];
+                    dirs.push(pc.dir.clone());
+                    self.templar.set_search_dirs(dirs);
+                } else {
+                    self.templar.set_search_dirs(vec![
+                        pc.dir.join("files"),
+                        pc.dir.join("templates"),
+                        pc.dir.clone(),
+                    ]);
+                }
+                let targets: Vec<HostRef> = if task.run_once {
+                    active.iter().take(1).cloned().collect()
+                } else {
+                    active.clone()
+                };
+                let futs: Vec<_> = targets
+                    .iter()
+                    .map(|h| self.run_task_host(pc, task, inh, h))
+                    .collect();
+                stream::iter(futs)
+                    .buffer_unordered(self.config.forks)
+                    .collect::<Vec<_>>()
+                    .await;
+                if task.run_once {
+                    // run_once: the result is every host's.
+                    if let (Some(reg), Some(first)) = (&task.register, targets.first()) {
+                        let v = lock(first).runtime.get(reg).cloned();
+                        if let Some(v) = v {
+                            for h in &active[1..] {
+                                lock(h).runtime.insert(reg.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+                // any_errors_fatal / max_fail_percentage end the play for every host.
+                let failed = active
+                    .iter()
+                    .filter(|h| {
+                        let s = lock(h);
+                        s.failed || s.unreachable
+                    })
+                    .count();
+                let too_many = pc
+                    .play
+                    .max_fail_percentage
+                    .is_some_and(|p| (failed as f64) * 100.0 / (pc.hosts.len().max(1) as f64) > p);
+                if failed > 0 && (pc.play.any_errors_fatal || too_many) {
+                    for h in hosts {
+                        lock(h).ended = true;
+                    }
+                    self.emit(Event::Warning {
+                        msg: "a host failed and any_errors_fatal/max_fail_percentage ends the play"
+                            .into(),
+                    });
+                    return;
+                }
+            }
+        })
+    }
+
+    fn inherit(&self, inh: &Inherit, task: &Task) -> Inherit {
+        let mut c = inh.clone();
+        c.when.extend(task.when.iter().cloned());
+        for (k, v) in &task.vars {
+            c.vars.insert(k.clone(), v.clone());
+        }
+        c.r#become = task.r#become.or(c.r#become);
+        c.become_user = task.become_user.clone().or(c.become_user);
+        c.tags.extend(task.tags.iter().cloned());
+        c.ignore_errors |= task.ignore_errors;
+        c.check_mode = task.check_mode.or(c.check_mode);
+        c.no_log |= task.no_log;
+        if task.environment.is_some() {
+            c.environment = task.environment.clone();
+        }
+        c
+    }
+
+    async fn run_include(
+        &self,
+        pc: &PlayCtx<'_>,
+        task: &Task,
+        name: &str,
+        args: &Value,
+        hosts: &[HostRef],
+        inh: &Inherit,
+    ) {
+        // Resolve per host: which file (or role) each includes; hosts including the same run it together.
+        let mut groups: Vec<(PathBuf, Option<String>, Vec<HostRef>)> = Vec::new();
+        for h in hosts {
+            let vars = self.vars_for(h, pc, Some(task), inh);
+            let origin = origin_of(task);
+            match self.when_holds(task, inh, &vars) {
+                Ok(false) => continue,
+                Err(e) => {
+                    self.fail_host(h, task, &e.to_string());
+                    continue;
+                }
+                Ok(true) => {}
+            }
+            let rendered = match self.templar.render_value(args, &vars, &origin) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.fail_host(h, task, &e.to_string());
+                    continue;
+                }
+            };
+            let get = |k: &str| rendered.get(k).and_then(Value::as_str).map(str::to_string);
+            let key = if name == "include_tasks" {
+                let Some(file) = get("file").or_else(|| get("_raw_params")) else {
+                    self.fail_host(h, task, "include_tasks needs a file name");
+                    continue;
+                };
+                let base = task
+                    .role
+                    .as_ref()
+                    .map(|r| r.path.join("tasks"))
+                    .unwrap_or_else(|| {
+                        task.loc
+                            .file
+                            .parent()
+                            .unwrap_or(Path::new("."))
+                            .to_path_buf()
+                    });
+                (base.join(file), None)
+            } else {
+                let Some(role) = get("name") else {
+                    self.fail_host(h, task, "include_role needs `name`");
+                    continue;
+                };
+                (PathBuf::from(role), get("tasks_from"))
+            };
+            match groups
+                .iter_mut()
+                .find(|(p, f, _)| *p == key.0 && *f == key.1)
+            {
+                Some(g) => g.2.push(h.clone()),
+                None => groups.push((key.0, key.1, vec![h.clone()])),
+            }
+        }
+        for (path, from, group) in groups {
+            let loaded: Result<(Vec<Task>, Option<Role>)> = {
+                let mut loader = self.loader.lock().unwrap_or_else(|p| p.into_inner());
+                if name == "include_tasks" {
+                    if !path.is_file() {
+                        Err(Error::at(
+                            task.loc.clone(),
+                            format!("included task file {} not found", path.display()),
+                        ))
+                    } else {
+                        loader
+                            .load_task_file(&path, task.role.as_ref())
+                            .map(|t| (t, None))
+                    }
+                } else {
+                    let at = crate::yaml::Node::new(
+                        crate::yaml::Value::Null,
+                        task.loc.line,
+                        task.loc.col,
+                    );
+                    let dir = task
+                        .role
+                        .as_ref()
+                        .map(|r| {
+                            r.path
+                                .parent()
+                                .and_then(Path::parent)
+                                .unwrap_or(Path::new("."))
+                                .to_path_buf()
+                        })
+                        .unwrap_or_else(|| pc.dir.clone());
+                    loader
+                        .load_role(
+                            &task.loc.file,
+                            &at,
+                            &dir,
+                            &path.to_string_lossy(),
+                            from.as_deref(),
+                        )
+                        .map(|r| (r.tasks.clone(), Some(r)))
+                }
+            };
+            match loaded {
+                Err(e) => {
+                    for h in &group {
+                        self.fail_host(h, task, &e.render());
+                    }
+                }
+                Ok((tasks, role)) => {
+                    let mut child = self.inherit(inh, task);
+                    child.when.clear();
+                    if let Some(r) = &role {
+                        child.vars = {
+                            let mut v = r.defaults.clone();
+                            v.extend(r.vars.clone());
+                            v.extend(child.vars);
+                            v
+                        };
+                        self.handlers_push(pc, &r.handlers);
+                    }
+                    self.run_list(pc, &tasks, &group, &child).await;
+                }
+            }
+        }
+    }
+
+    fn handlers_push(&self, pc: &PlayCtx<'_>, extra: &[Task]) {
+        let mut hs = pc.handlers.lock().unwrap_or_else(|p| p.into_inner());
+        for t in extra {
+            if !hs.iter().any(|h| h.loc == t.loc) {
+                hs.push(t.clone());
+            }
+        }
+    }
+
+    fn fail_host(&self, h: &HostRef, task: &Task, msg: &str) {
+        let name = {
+            let mut s = lock(h);
+            s.failed = true;
+            s.stats.failed += 1;
+            s.name.clone()
+        };
+        self.emit(Event::HostResult {
+            host: name,
+            task: task.display_name(),
+            status: Status::Failed,
+            planned: false,
+            item: None,
+            changes: vec![],
+            msg: Some(msg.to_string()),
+            ignored: false,
+            output: None,
+        });
+    }
+
+    async fn flush_handlers(&self, pc: &PlayCtx<'_>, hosts: &[HostRef]) {
+        let handlers = pc
+            .handlers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for hd in &handlers {
+            let short = hd.name.clone().unwrap_or_default();
+            let full = hd.display_name();
+            let who: Vec<HostRef> = hosts
+                .iter()
+                .filter(|h| {
+                    let s = lock(h);
+                    !s.failed
+                        && !s.unreachable
+                        && s.notified
+                            .iter()
+                            .any(|n| *n == short || *n == full || hd.listen.contains(n))
+                })
+                .cloned()
+                .collect();
+            if who.is_empty() {
+                continue;
+            }
+            let inh = Inherit {
+                handler: true,
+                r#become: pc.play.r#become,
+                become_user: pc.play.become_user.clone(),
+                ..Default::default()
+            };
+            self.run_list(pc, std::slice::from_ref(hd), &who, &inh)
+                .await;
+        }
+        for h in hosts {
+            lock(h).notified.clear();
+        }
+    }
+
+    /// All variables of a host at a task, lowest precedence first (Ansible's order for the
+    /// levels we have): role defaults, inventory, facts, play vars, vars_files, role vars,
+    /// block and task vars, set_fact/register/include_vars, extra vars; then magic variables.
+    fn vars_for(&self, h: &HostRef, pc: &PlayCtx<'_>, task: Option<&Task>, inh: &Inherit) -> Value {
+        let s = lock(h);
+        let mut v = Map::new();
+        let role = task
+            .and_then(|t| t.role.as_ref())
+            .and_then(|r| pc.roles.get(&r.path).map(|x| (r, x)));
+        if let Some((_, (defaults, _))) = role {
+            v.extend(defaults.clone());
+        }
+        v.extend(s.inv_vars.clone());
+        if let Some(f) = &s.facts {
+            crate::facts::inject(&mut v, f.clone());
+        }
+        v.extend(pc.play.vars.clone());
+        v.extend(s.play_files_vars.clone());
+        if let Some((_, (_, rvars))) = role {
+            v.extend(rvars.clone());
+        }
+        v.extend(inh.vars.clone());
+        if let Some(t) = task {
+            v.extend(t.vars.clone());
+        }
+        v.extend(s.runtime.clone());
+        v.extend(self.opts.extra_vars.clone());
+        // Magic variables.
+        v.insert("inventory_hostname".into(), json!(s.name));
+        v.insert(
+            "inventory_hostname_short".into(),
+            json!(s.name.split('.').next().unwrap_or(&s.name)),
+        );
+        v.insert(
+            "group_names".into(),
+            json!(self.inventory.groups_of(&s.name)),
+        );
+        v.insert("groups".into(), json!(self.inventory.groups_map()));
+        v.insert("playbook_dir".into(), json!(absolute(&pc.dir)));
+        v.insert("ansible_check_mode".into(), json!(self.opts.check));
+        v.insert("ansible_diff_mode".into(), json!(self.opts.diff));
+        v.insert("ansible_play_hosts".into(), json!(pc.hosts));
+        v.insert("ansible_play_batch".into(), json!(pc.hosts));
+        v.insert("play_hosts".into(), json!(pc.hosts));
+        v.insert("ansible_play_name".into(), json!(pc.play.name));
+        v.insert(
+            "ansible_run_tags".into(),
+            json!(if self.opts.tags.is_empty() {
+                vec!["all".to_string()]
+            } else {
+                self.opts.tags.clone()
+            }),
+        );
+        v.insert("ansible_skip_tags".into(), json!(self.opts.skip_tags));
+        v.entry("ansible_managed")
+            .or_insert(json!("Ansible managed"));
+        v.insert(
+            "ansible_version".into(),
+            json!({"full": "2.17.0", "major": 2, "minor": 17, "revision": 0, "string": "2.17.0"}),
+        );
+        v.insert("omit".into(), json!(self.templar.omit_token()));
+        if let Some(r) = task.and_then(|t| t.role.as_ref()) {
+            v.insert("role_path".into(), json!(absolute(&r.path)));
+            v.insert("role_name".into(), json!(r.name));
+        }
+        drop(s);
+        // hostvars only when a task could read it (building it is O(hosts)).
+        if task.is_some_and(|t| {
+            format!("{:?}", t.kind).contains("hostvars")
+                || t.when.iter().any(|w| w.to_string().contains("hostvars"))
+        }) {
+            let mut hv = Map::new();
+            for name in self.inventory.hosts() {
+                let mut m = self.inventory.host_vars(name);
+                if let Some(other) = self.host(name) {
+                    if !Arc::ptr_eq(&other, h) {
+                        let o = lock(&other);
+                        if let Some(f) = &o.facts {
+                            crate::facts::inject(&mut m, f.clone());
+                        }
+                        m.extend(o.runtime.clone());
+                    } else {
+                        m = v.clone();
+                    }
+                }
+                m.insert("inventory_hostname".into(), json!(name));
+                hv.insert(name.to_string(), Value::Object(m));
+            }
+            v.insert("hostvars".into(), Value::Object(hv));
+        }
+        Value::Object(v)
+    }
+
+    fn when_holds(&self, task: &Task, inh: &Inherit, vars: &Value) -> Result<bool> {
+        let origin = origin_of(task);
+        for c in inh.when.iter().chain(task.when.iter()) {
+            if !self.templar.eval_condition(c, vars, &origin)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs one task on one host: conditions, loop, module or action, result handling.
+    async fn run_task_host(&self, pc: &PlayCtx<'_>, task: &Task, inh: &Inherit, h: &HostRef) {
+        let name = lock(h).name.clone();
+        let vars = self.vars_for(h, pc, Some(task), inh);
+        let no_log = task.no_log || inh.no_log;
+        let ignore = task.ignore_errors || inh.ignore_errors;
+        let origin = origin_of(task);
+
+        let items: Option<Vec<Value>> = match &task.loop_spec {
+            None => None,
+            Some(spec) => match self.loop_items(spec, &vars, &origin) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    self.finish(
+                        h,
+                        task,
+                        &name,
+                        Outcome {
+                            status: Some(Status::Failed),
+                            result: json!({"failed": true, "msg": e.render()})
+                                .as_object()
+                                .cloned()
+                                .unwrap_or_default(),
+                            ..Default::default()
+                        },
+                        None,
+                        no_log,
+                        ignore,
+                    );
+                    return;
+                }
+            },
+        };
+        match items {
+            None => {
+                let out = match self.when_holds(task, inh, &vars) {
+                    Ok(false) => Outcome { status: Some(Status::Skipped), result: json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False"}).as_object().cloned().unwrap_or_default(), ..Default::default() },
+                    Ok(true) => self.run_with_retries(pc, task, inh, h, &vars).await,
+                    Err(e) => failed_outcome(&e),
+                };
+                self.finish(h, task, &name, out, None, no_log, ignore);
+            }
+            Some(items) => {
+                let spec = task.loop_spec.as_ref().expect("loop");
+                let mut results = Vec::new();
+                let (mut any_changed, mut any_failed, mut all_skipped) = (false, false, true);
+                let n = items.len();
+                for (i, item) in items.into_iter().enumerate() {
+                    let mut iv = vars.clone();
+                    if let Value::Object(m) = &mut iv {
+                        m.insert(spec.loop_var.clone(), item.clone());
+                        if let Some(ix) = &spec.index_var {
+                            m.insert(ix.clone(), json!(i));
+                        }
+                        m.insert("ansible_loop_var".into(), json!(spec.loop_var));
+                        m.insert("ansible_loop".into(), json!({"index": i + 1, "index0": i, "first": i == 0, "last": i + 1 == n, "length": n, "revindex": n - i, "revindex0": n - i - 1}));
+                    }
+                    let label = match &spec.label {
+                        Some(l) => self
+                            .templar
+                            .render_value(l, &iv, &origin)
+                            .unwrap_or(item.clone()),
+                        None => item.clone(),
+                    };
+                    let mut out = match self.when_holds(task, inh, &iv) {
+                        Ok(false) => Outcome {
+                            status: Some(Status::Skipped),
+                            result: json!({"changed": false, "skipped": true})
+                                .as_object()
+                                .cloned()
+                                .unwrap_or_default(),
+                            ..Default::default()
+                        },
+                        Ok(true) => self.run_with_retries(pc, task, inh, h, &iv).await,
+                        Err(e) => failed_outcome(&e),
+                    };
+                    out.result.insert(spec.loop_var.clone(), item.clone());
+                    out.result
+                        .insert("ansible_loop_var".into(), json!(spec.loop_var));
+                    let st = out.status.unwrap_or(Status::Ok);
+                    any_changed |= st == Status::Changed;
+                    any_failed |= st == Status::Failed;
+                    all_skipped &= st == Status::Skipped;
+                    self.emit(Event::HostResult {
+                        host: name.clone(),
+                        task: task.display_name(),
+                        status: st,
+                        planned: out.planned,
+                        item: Some(if no_log { json!("(censored)") } else { label }),
+                        changes: if no_log { vec![] } else { out.changes.clone() },
+                        msg: if no_log {
+                            None
+                        } else {
+                            out.result.get("msg").map(value_text)
+                        },
+                        ignored: false,
+                        output: None,
+                    });
+                    results.push(Value::Object(out.result));
+                }
+                let mut result = Map::new();
+                result.insert("changed".into(), json!(any_changed));
+                result.insert("results".into(), Value::Array(results));
+                if any_failed {
+                    result.insert("failed".into(), json!(true));
+                    result.insert("msg".into(), json!("One or more items failed"));
+                }
+                if all_skipped {
+                    result.insert("skipped".into(), json!(true));
+                }
+                let status = if any_failed {
+                    Status::Failed
+                } else if any_changed {
+                    Status::Changed
+                } else if all_skipped {
+                    Status::Skipped
+                } else {
+                    Status::Ok
+                };
+                self.finish(
+                    h,
+                    task,
+                    &name,
+                    Outcome {
+                        result,
+                        status: Some(status),
+                        ..Default::default()
+                    },
+                    Some(()),
+                    no_log,
+                    ignore,
+                );
+            }
+        }
+    }
+
+    /// Records a task's outcome on a host: register, stats, notify, failure, and (unless the
+    /// items were already reported one by one) the result line.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &self,
+        h: &HostRef,
+        task: &Task,
+        name: &str,
+        out: Outcome,
+        looped: Option<()>,
+        no_log: bool,
+        ignore: bool,
+    ) {
+        let status = out.status.unwrap_or(Status::Ok);
+        let mut ignored = false;
+        {
+            let mut s = lock(h);
+            if let Some(reg) = &task.register {
+                let mut r = out.result.clone();
+                r.entry("changed")
+                    .or_insert(json!(status == Status::Changed));
+                r.entry("failed").or_insert(json!(status == Status::Failed));
+                s.runtime.insert(reg.clone(), Value::Object(r));
+            }
+            match status {
+                Status::Ok => s.stats.ok += 1,
+                Status::Changed => {
+                    s.stats.ok += 1;
+                    s.stats.changed += 1;
+                    for n in &task.notify {
+                        if !s.notified.contains(n) {
+                            s.notified.push(n.clone());
+                        }
+                    }
+                }
+                Status::Skipped => s.stats.skipped += 1,
+                Status::Failed if ignore => {
+                    s.stats.ignored += 1;
+                    ignored = true;
+                }
+                Status::Failed => {
+                    s.stats.failed += 1;
+                    s.failed = true;
+                }
+                Status::Unreachable => {
+                    s.stats.unreachable += 1;
+                    s.unreachable = true;
+                }
+            }
+        }
+        if looped.is_some() && status != Status::Failed {
+            return;
+        }
+        let msg = if no_log {
+            (status == Status::Failed).then(|| NO_LOG_MSG.to_string())
+        } else {
+            out.result.get("msg").map(value_text).or_else(|| {
+                (status == Status::Failed).then(|| {
+                    out.result
+                        .get("stderr")
+                        .map(value_text)
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "failed".into())
+                })
+            })
+        };
+        let output = if no_log {
+            None
+        } else {
+            out.result.get("__debug_output").cloned()
+        };
+        self.emit(Event::HostResult {
+            host: name.to_string(),
+            task: task.display_name(),
+            status,
+            planned: out.planned,
+            item: None,
+            changes: if no_log { vec![] } else { out.changes },
+            msg,
+            ignored,
+            output,
+        });
+    }
+
+    fn loop_items(
+        &self,
+        spec: &playbook::LoopSpec,
+        vars: &Value,
+        origin: &Origin,
+    ) -> Result<Vec<Value>> {
+        let rendered = self.templar.render_value(&spec.items, vars, origin)?;
+        let lookup = spec.lookup.as_deref().unwrap_or("list");
+        let list = match lookup {
+            "list" => rendered,
+            "items" | "flattened" => Value::Array(match rendered {
+                Value::Array(a) => a
+                    .into_iter()
+                    .flat_map(|x| match x {
+                        Value::Array(inner) => inner,
+                        other => vec![other],
+                    })
+                    .collect(),
+                other => vec![other],
+            }),
+            "dict" => match rendered {
+                Value::Object(m) => Value::Array(
+                    m.into_iter()
+                        .map(|(k, v)| json!({"key": k, "value": v}))
+                        .collect(),
+                ),
+                other => {
+                    return Err(Error::at(
+                        loc_of(origin),
+                        format!("with_dict needs a mapping, got {other}"),
+                    ))
+                }
+            },
+            "indexed_items" => Value::Array(match rendered {
+                Value::Array(a) => a
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, x)| json!([i, x]))
+                    .collect(),
+                other => vec![json!([0, other])],
+            }),
+            other => {
+                // with_<lookup>: call the lookup with the terms.
+                let mut m = match vars.clone() {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                m.insert("__muster_terms".into(), rendered);
+                let expr = format!("query('{other}', *__muster_terms) if __muster_terms is sequence and __muster_terms is not string and __muster_terms is not mapping else query('{other}', __muster_terms)");
+                self.templar.eval_expr(&expr, &Value::Object(m), origin)?
+            }
+        };
+        match list {
+            Value::Array(a) => Ok(a),
+            Value::Null => Ok(vec![]),
+            other => Err(Error::at(
+                loc_of(origin),
+                format!("loop needs a list, got {}", value_text(&other)),
+            )
+            .with_help("use `loop: \"{{ mydict | dict2items }}\"` for a mapping")),
+        }
+    }
+
+    async fn run_with_retries(
+        &self,
+        pc: &PlayCtx<'_>,
+        task: &Task,
+        inh: &Inherit,
+        h: &HostRef,
+        vars: &Value,
+    ) -> Outcome {
+        let Some(until) = &task.until else {
+            return self.run_once(pc, task, inh, h, vars).await;
+        };
+        let origin = origin_of(task);
+        let retries = task
+            .retries
+            .as_ref()
+            .and_then(|r| self.templar.render_value(r, vars, &origin).ok())
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(3);
+        let delay = task
+            .delay
+            .as_ref()
+            .and_then(|r| self.templar.render_value(r, vars, &origin).ok())
+            .and_then(|v| {
+                v.as_f64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(5.0);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut out = self.run_once(pc, task, inh, h, vars).await;
+            let mut v = vars.clone();
+            if let (Value::Object(m), Some(reg)) = (&mut v, &task.register) {
+                m.insert(reg.clone(), Value::Object(out.result.clone()));
+            }
+            let mut ok = true;
+            for c in until {
+                match self.templar.eval_condition(c, &v, &origin) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        ok = false;
+                        break;
+                    }
+                    Err(e) => return failed_outcome(&e),
+                }
+            }
+            out.result.insert("attempts".into(), json!(attempt));
+            if ok {
+                return out;
+            }
+            if attempt > retries {
+                out.status = Some(Status::Failed);
+                out.result.insert("failed".into(), json!(true));
+                out.result.insert(
+                    "msg".into(),
+                    json!(format!(
+                        "gave up after {attempt} attempts: the until condition never held"
+                    )),
+                );
+                return out;
+            }
+            tokio::time::sleep(Duration::from_secs_f64(delay.max(0.0))).await;
+        }
+    }
+
+    /// The host's transport for this task: escalation and environment wrapped around the
+    /// plain connection; localhost for delegate_to.
+    fn transport_for(
+        &self,
+        task: &Task,
+        inh: &Inherit,
+        h: &HostRef,
+        vars: &Value,
+    ) -> Result<Arc<dyn Transport>> {
+        let mut s = lock(h);
+        let base: Arc<dyn Transport> = if task.delegate_to.is_some() {
+            Arc::new(LocalTransport::new(
+                s.name.clone(),
+                self.config.ssh.command_timeout,
+            ))
+        } else {
+            s.transport
+                .clone()
+                .ok_or_else(|| Error::host(&s.name, HostErrorKind::Unreachable, "not connected"))?
+        };
+        let want = task
+            .r#become
+            .or(inh.r#become)
+            .unwrap_or(s.conn.r#become.is_some());
+        let mut t = base;
+        if want && task.delegate_to.is_none() {
+            let conn_spec = s.conn.r#become.clone();
+            let user = task
+                .become_user
+                .clone()
+                .or(inh.become_user.clone())
+                .or(conn_spec.as_ref().map(|c| c.user.clone()))
+                .unwrap_or_else(|| "root".into());
+            let method_name = task
+                .become_method
+                .clone()
+                .or(conn_spec
+                    .as_ref()
+                    .map(|c| format!("{:?}", c.method).to_lowercase()))
+                .unwrap_or_else(|| "sudo".into());
+            let method = Method::parse(&method_name).ok_or_else(|| {
+                Error::at(
+                    task.loc.clone(),
+                    format!("become method `{method_name}` is not supported"),
+                )
+            })?;
+            let key = format!("{method_name}:{user}");
+            t = match s.escalated.get(&key) {
+                Some(e) => e.clone(),
+                None => {
+                    let spec = BecomeSpec {
+                        method,
+                        user,
+                        password: self
+                            .config
+                            .become_password
+                            .clone()
+                            .or(conn_spec.and_then(|c| c.password)),
+                    };
+                    let e: Arc<dyn Transport> = Arc::new(Become::new(t, spec));
+                    s.escalated.insert(key, e.clone());
+                    e
+                }
+            };
+        }
+        drop(s);
+        let env = task.environment.as_ref().or(inh.environment.as_ref());
+        if let Some(env) = env {
+            let rendered = self.templar.render_value(env, vars, &origin_of(task))?;
+            if let Value::Object(m) = rendered {
+                let mut prefix = String::new();
+                for (k, v) in m {
+                    if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || k.is_empty() {
+                        return Err(Error::at(
+                            task.loc.clone(),
+                            format!("environment variable name `{k}` is not valid"),
+                        ));
+                    }
+                    prefix.push_str(&format!("export {k}={}; ", quote(&value_text(&v))));
+                }
+                t = Arc::new(EnvTransport { inner: t, prefix });
+            }
+        }
+        Ok(t)
+    }
+
+    /// One execution of a task's module or action (no loop, no retries).
+    async fn run_once(
+        &self,
+        pc: &PlayCtx<'_>,
+        task: &Task,
+        inh: &Inherit,
+        h: &HostRef,
+        vars: &Value,
+    ) -> Outcome {
+        let origin = origin_of(task);
+        let check = self.opts.check && task.check_mode.or(inh.check_mode) != Some(false)
+            || task.check_mode.or(inh.check_mode) == Some(true);
+        let mut out = match &task.kind {
+            TaskKind::Module { def, args } => {
+                let args = match self.templar.render_value(args, vars, &origin) {
+                    Ok(Value::Object(m)) => m,
+                    Ok(_) => Map::new(),
+                    Err(e) => return failed_outcome(&e),
+                };
+                let module = match (def.build)(&args) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        return failed_outcome(&Error::at(
+                            task.loc.clone(),
+                            format!("{}: {e}", def.name),
+                        ))
+                    }
+                };
+                let t = match self.transport_for(task, inh, h, vars) {
+                    Ok(t) => t,
+                    Err(e) => return failed_outcome(&e),
+                };
+                let search = match &task.role {
+                    Some(r) => SearchPaths {
+                        files: vec![
+                            r.path.join("files"),
+                            r.path.clone(),
+                            pc.dir.join("files"),
+                            pc.dir.clone(),
+                        ],
+                        templates: vec![
+                            r.path.join("templates"),
+                            r.path.clone(),
+                            pc.dir.join("templates"),
+                            pc.dir.clone(),
+                        ],
+                    },
+                    None => SearchPaths {
+                        files: vec![pc.dir.join("files"), pc.dir.clone()],
+                        templates: vec![pc.dir.join("templates"), pc.dir.clone()],
+                    },
+                };
+                let render =
+                    |text: &str, v: &Value| self.templar.render_file_template(text, v, &origin);
+                let host_name = lock(h).name.clone();
+                let ctx = ModuleCtx {
+                    host: &host_name,
+                    transport: t.as_ref(),
+                    vars,
+                    render: &render,
+                    search: &search,
+                };
+                let plan: Plan = match module.plan(&ctx).await {
+                    Ok(p) => p,
+                    Err(e) => return host_error_outcome(&e),
+                };
+                if plan.is_in_sync() {
+                    let mut r = plan.result.clone();
+                    r.insert("changed".into(), json!(false));
+                    Outcome {
+                        result: r,
+                        status: Some(Status::Ok),
+                        ..Default::default()
+                    }
+                } else {
+                    // DESIGN: a command task with changed_when: false (or check_mode: false)
+                    // declares itself read-only and runs in check mode too.
+                    let read_only = plan.runs_command
+                        && task
+                            .changed_when
+                            .as_ref()
+                            .is_some_and(|c| c.len() == 1 && truthy_literal_false(&c[0]));
+                    if check && !read_only {
+                        if plan.runs_command {
+                            let mut r = plan.result.clone();
+                            r.insert("changed".into(), json!(false));
+                            r.insert("skipped".into(), json!(true));
+                            r.insert("msg".into(), json!("would run; commands are not run in check mode (mark read-only commands with changed_when: false)"));
+                            Outcome {
+                                result: r,
+                                status: Some(Status::Skipped),
+                                planned: true,
+                                changes: plan.changes.clone(),
+                            }
+                        } else {
+                            let mut r = plan.result.clone();
+                            r.insert("changed".into(), json!(true));
+                            Outcome {
+                                result: r,
+                                status: Some(Status::Changed),
+                                planned: true,
+                                changes: plan.changes.clone(),
+                            }
+                        }
+                    } else {
+                        match module.apply(&ctx, &plan).await {
+                            Ok(mut r) => {
+                                for (k, v) in plan.result.clone() {
+                                    r.entry(k).or_insert(v);
+                                }
+                                let failed =
+                                    r.get("failed").and_then(Value::as_bool).unwrap_or(false);
+                                r.entry("changed").or_insert(json!(true));
+                                let changed =
+                                    r.get("changed").and_then(Value::as_bool).unwrap_or(true);
+                                Outcome {
+                                    result: r,
+                                    status: Some(if failed {
+                                        Status::Failed
+                                    } else if changed {
+                                        Status::Changed
+                                    } else {
+                                        Status::Ok
+                                    }),
+                                    planned: false,
+                                    changes: plan.changes.clone(),
+                                }
+                            }
+                            Err(e) => return host_error_outcome(&e),
+                        }
+                    }
+                }
+            }
+            TaskKind::Action { name, args } => {
+                match self.run_action(pc, task, h, name, args, vars).await {
+                    Ok(o) => o,
+                    Err(e) => host_error_outcome(&e),
+                }
+            }
+            TaskKind::Block { .. } => Outcome::default(),
+        };
+        // changed_when / failed_when see the result under the register name (and as-is).
+        if task.changed_when.is_some() || task.failed_when.is_some() {
+            let mut v = vars.clone();
+            if let Value::Object(m) = &mut v {
+                if let Some(reg) = &task.register {
+                    m.insert(reg.clone(), Value::Object(out.result.clone()));
+                }
+                for (k, val) in &out.result {
+                    m.entry(k.clone()).or_insert(val.clone());
+                }
+            }
+            if out.status != Some(Status::Skipped) {
+                if let Some(cw) = &task.changed_when {
+                    match all_hold(&self.templar, cw, &v, &origin) {
+                        Ok(c) => {
+                            out.result.insert("changed".into(), json!(c));
+                            if out.status != Some(Status::Failed) {
+                                out.status = Some(if c { Status::Changed } else { Status::Ok });
+                            }
+                            if !c {
+                                out.changes.clear();
+                            }
+                        }
+                        Err(e) => return failed_outcome(&e),
+                    }
+                }
+                if let Some(fw) = &task.failed_when {
+                    match all_hold(&self.templar, fw, &v, &origin) {
+                        Ok(f) => {
+                            out.result.insert("failed".into(), json!(f));
+                            if f {
+                                out.status = Some(Status::Failed);
+                                out.result
+                                    .entry("msg")
+                                    .or_insert(json!("failed_when condition held"));
+                            } else if out.status == Some(Status::Failed) {
+                                let changed = out
+                                    .result
+                                    .get("changed")
+                                    .and_then(Value::as_bool)
+                                    .unwrap_or(false);
+                                out.status =
+                                    Some(if changed { Status::Changed } else { Status::Ok });
+                            }
+                        }
+                        Err(e) => return failed_outcome(&e),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    async fn run_action(
+        &self,
+        pc: &PlayCtx<'_>,
+        task: &Task,
+        h: &HostRef,
+        name: &str,
+        args: &Value,
+        vars: &Value,
+    ) -> Result<Outcome> {
+        let origin = origin_of(task);
+        let ok = |r: Value| Outcome {
+            result: r.as_object().cloned().unwrap_or_default(),
+            status: Some(Status::Ok),
+            ..Default::default()
+        };
+        match name {
+            "debug" => {
+                if let Some(var) = args.get("var").and_then(Value::as_str) {
+                    let val = self
+                        .templar
+                        .eval_expr(var, vars, &origin)
+                        .unwrap_or(json!("VARIABLE IS NOT DEFINED!"));
+                    let mut r = json!({"changed": false});
+                    r[var] = val.clone();
+                    r["__debug_output"] = json!({ var: val });
+                    return Ok(ok(r));
+                }
+                let msg = match args.get("msg") {
+                    Some(m) => self.templar.render_value(m, vars, &origin)?,
+                    None => json!("Hello world!"),
+                };
+                Ok(ok(
+                    json!({"changed": false, "msg": msg.clone(), "__debug_output": {"msg": msg}}),
+                ))
+            }
+            "set_fact" => {
+                let rendered = self.templar.render_value(args, vars, &origin)?;
+                let mut facts = Map::new();
+                if let Value::Object(m) = rendered {
+                    for (k, v) in m {
+                        if k == "cacheable" {
+                            continue;
+                        }
+                        facts.insert(k, v);
+                    }
+                }
+                lock(h).runtime.extend(facts.clone());
+                Ok(ok(json!({"changed": false, "ansible_facts": facts})))
+            }
+            "assert" => {
+                let that = match args.get("that") {
+                    Some(Value::Array(a)) => a.clone(),
+                    Some(v) => vec![v.clone()],
+                    None => return Err(Error::at(task.loc.clone(), "assert needs `that`")),
+                };
+                for cond in &that {
+                    if !self.templar.eval_condition(cond, vars, &origin)? {
+                        let msg = match args.get("fail_msg").or(args.get("msg")) {
+                            Some(m) => value_text(&self.templar.render_value(m, vars, &origin)?),
+                            None => "Assertion failed".into(),
+                        };
+                        return Ok(Outcome { result: json!({"failed": true, "changed": false, "assertion": cond, "evaluated_to": false, "msg": msg}).as_object().cloned().unwrap_or_default(), status: Some(Status::Failed), ..Default::default() });
+                    }
+                }
+                let msg = match args.get("success_msg") {
+                    Some(m) => value_text(&self.templar.render_value(m, vars, &origin)?),
+                    None => "All assertions passed".into(),
+                };
+                Ok(ok(json!({"changed": false, "msg": msg})))
+            }
+            "fail" => {
+                let msg = match args.get("msg") {
+                    Some(m) => value_text(&self.templar.render_value(m, vars, &origin)?),
+                    None => "Failed as requested from task".into(),
+                };
+                Ok(Outcome {
+                    result: json!({"failed": true, "changed": false, "msg": msg})
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                    status: Some(Status::Failed),
+                    ..Default::default()
+                })
+            }
+            "include_vars" => {
+                let rendered = self.templar.render_value(args, vars, &origin)?;
+                let file = rendered
+                    .get("file")
+                    .or(rendered.get("_raw_params"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let Some(file) = file else {
+                    return Err(Error::at(task.loc.clone(), "include_vars needs a file"));
+                };
+                let base = task
+                    .role
+                    .as_ref()
+                    .map(|r| r.path.join("vars"))
+                    .unwrap_or_else(|| {
+                        task.loc
+                            .file
+                            .parent()
+                            .unwrap_or(Path::new("."))
+                            .to_path_buf()
+                    });
+                let path = [
+                    base.join(&file),
+                    pc.dir.join("vars").join(&file),
+                    pc.dir.join(&file),
+                ]
+                .into_iter()
+                .find(|p| p.is_file())
+                .ok_or_else(|| {
+                    Error::at(task.loc.clone(), format!("include_vars: {file} not found"))
+                })?;
+                let mut m = playbook::load_vars_file(&path)?;
+                if let Some(ns) = rendered.get("name").and_then(Value::as_str) {
+                    let mut wrapped = Map::new();
+                    wrapped.insert(ns.to_string(), Value::Object(m));
+                    m = wrapped;
+                }
+                lock(h).runtime.extend(m.clone());
+                Ok(ok(
+                    json!({"changed": false, "ansible_facts": m, "ansible_included_var_files": [path.display().to_string()]}),
+                ))
+            }
+            "setup" | "gather_facts" => {
+                let t = lock(h)
+                    .transport
+                    .clone()
+                    .ok_or_else(|| Error::host("", HostErrorKind::Unreachable, "not connected"))?;
+                let f = crate::facts::gather(t.as_ref()).await?;
+                lock(h).facts = Some(f.clone());
+                Ok(ok(json!({"changed": false, "ansible_facts": f})))
+            }
+            "ping" => {
+                let t = self.transport_for(task, &Inherit::default(), h, vars)?;
+                let o = t.exec("echo pong", None).await?;
+                if !o.success() {
+                    return Err(Error::host(
+                        lock(h).name.clone(),
+                        HostErrorKind::Failed,
+                        o.stderr_str(),
+                    ));
+                }
+                let data = args.get("data").cloned().unwrap_or(json!("pong"));
+                Ok(ok(json!({"changed": false, "ping": data})))
+            }
+            "pause" => {
+                use std::io::IsTerminal;
+                let rendered = self.templar.render_value(args, vars, &origin)?;
+                let secs = rendered
+                    .get("seconds")
+                    .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+                    .unwrap_or(0.0)
+                    + 60.0
+                        * rendered
+                            .get("minutes")
+                            .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+                            .unwrap_or(0.0);
+                if secs > 0.0 {
+                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                    Ok(ok(
+                        json!({"changed": false, "msg": format!("paused {secs}s")}),
+                    ))
+                } else if !std::io::stdin().is_terminal() {
+                    self.emit(Event::Warning {
+                        msg: "pause without seconds/minutes needs a terminal; not pausing".into(),
+                    });
+                    Ok(ok(
+                        json!({"changed": false, "msg": "not paused: no terminal"}),
+                    ))
+                } else {
+                    self.emit(Event::Warning {
+                        msg: "interactive pause is not supported; continuing".into(),
+                    });
+                    Ok(ok(json!({"changed": false})))
+                }
+            }
+            other => Err(Error::at(
+                task.loc.clone(),
+                format!("`{other}` cannot run here"),
+            )),
+        }
+    }
+}
+
+/// An environment prefix in front of every command (`environment:`).
+struct EnvTransport {
+    inner: Arc<dyn Transport>,
+    prefix: String,
+}
+
+#[async_trait]
+impl Transport for EnvTransport {
+    fn host(&self) -> &str {
+        self.inner.host()
+    }
+    async fn exec(&self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output> {
+        self.inner
+            .exec(&format!("{}{cmd}", self.prefix), stdin)
+            .await
+    }
+    async fn put(&self, path: &str, data: &[u8], attrs: &FileAttrs) -> Result<()> {
+        self.inner.put(path, data, attrs).await
+    }
+    async fn get(&self, path: &str) -> Result<Vec<u8>> {
+        self.inner.get(path).await
+    }
+    fn op_counts(&self) -> OpCounts {
+        self.inner.op_counts()
+    }
+    async fn close(&self) {}
+}
+
+fn all_hold(t: &Templar, conds: &[Value], vars: &Value, origin: &Origin) -> Result<bool> {
+    for c in conds {
+        if !t.eval_condition(c, vars, origin)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn origin_of(task: &Task) -> Origin {
+    Origin::new(&task.loc.file, task.loc.line, task.loc.col).with_task(task.display_name())
+}
+
+fn loc_of(o: &Origin) -> crate::error::Location {
+    crate::error::Location::new(&o.file, o.line.max(1), o.col.max(1))
+}
+
+fn absolute(p: &Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn host_msg(e: &Error) -> String {
+    match e {
+        Error::Host { msg, .. } => msg.clone(),
+        Error::Input { .. } => e.render(),
+        other => other.to_string(),
+    }
+}
+
+fn failed_outcome(e: &Error) -> Outcome {
+    Outcome {
+        result: json!({"failed": true, "changed": false, "msg": host_msg(e)})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        status: Some(Status::Failed),
+        ..Default::default()
+    }
+}
+
+/// A host error on a live task: unreachable hosts are reported as such.
+fn host_error_outcome(e: &Error) -> Outcome {
+    let mut o = failed_outcome(e);
+    if matches!(
+        e,
+        Error::Host {
+            kind: HostErrorKind::Unreachable,
+            ..
+        }
+    ) {
+        o.status = Some(Status::Unreachable);
+        o.result.insert("unreachable".into(), json!(true));
+    }
+    o
+}
+
+/// Every `notify` must name a handler (or a `listen` topic) of its play.
+fn check_handlers(play: &Play) -> Result<()> {
+    let mut names: Vec<String> = Vec::new();
+    let handlers = play
+        .handlers
+        .iter()
+        .chain(play.roles.iter().flat_map(|r| r.handlers.iter()));
+    for hd in handlers {
+        if let Some(n) = &hd.name {
+            names.push(n.clone());
+        }
+        names.push(hd.display_name());
+        names.extend(hd.listen.iter().cloned());
+    }
+    fn walk(tasks: &[Task], names: &[String]) -> Result<()> {
+        for t in tasks {
+            for n in &t.notify {
+                if !names.contains(n) && !n.contains("{{") {
+                    return Err(Error::at(t.loc.clone(), format!("this task notifies `{n}`, but no handler of the play has that name or listens to it"))
+                        .with_help("check the handler's `name:` (or add `listen:` to it)"));
+                }
+            }
+            if let TaskKind::Block {
+                block,
+                rescue,
+                always,
+            } = &t.kind
+            {
+                walk(block, names)?;
+                walk(rescue, names)?;
+                walk(always, names)?;
+            }
+        }
+        Ok(())
+    }
+    walk(&play.pre_tasks, &names)?;
+    walk(&play.tasks, &names)?;
+    walk(&play.post_tasks, &names)?;
+    for r in &play.roles {
+        walk(&r.tasks, &names)?;
+    }
+    Ok(())
+}
+
+/// `serial`: batch sizes (a number, a percentage, or a list of them; the last repeats).
+fn batches(hosts: &[String], serial: Option<&Value>) -> Vec<Vec<String>> {
+    let Some(serial) = serial else {
+        return vec![hosts.to_vec()];
+    };
+    let size_of = |v: &Value| -> usize {
+        let n = hosts.len().max(1);
+        match v {
+            Value::Number(x) => x.as_u64().unwrap_or(0) as usize,
+            Value::String(s) if s.trim().ends_with('%') => {
+                let p: f64 = s.trim().trim_end_matches('%').parse().unwrap_or(100.0);
+                ((n as f64) * p / 100.0).floor().max(1.0) as usize
+            }
+            Value::String(s) => s.trim().parse().unwrap_or(0),
+            _ => 0,
+        }
+    };
+    let sizes: Vec<usize> = match serial {
+        Value::Array(a) => a.iter().map(size_of).collect(),
+        other => vec![size_of(other)],
+    };
+    if sizes.iter().all(|s| *s == 0) {
+        return vec![hosts.to_vec()];
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < hosts.len() {
+        let size = sizes[k.min(sizes.len() - 1)].max(1);
+        out.push(hosts[i..(i + size).min(hosts.len())].to_vec());
+        i += size;
+        k += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_batches() {
+        let h: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
+        assert_eq!(batches(&h, None).len(), 1);
+        assert_eq!(
+            batches(&h, Some(&json!(2)))
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        assert_eq!(
+            batches(&h, Some(&json!([1, "50%"])))
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            vec![1, 2, 2]
+        );
+    }
+}
