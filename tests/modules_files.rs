@@ -76,6 +76,9 @@ impl Env {
         std::fs::create_dir_all(&files).unwrap();
         std::fs::create_dir_all(&templates).unwrap();
         std::fs::write(files.join("app.conf"), "port=8080\n").unwrap();
+        std::fs::create_dir_all(files.join("tree/sub")).unwrap();
+        std::fs::write(files.join("tree/a.txt"), "A\n").unwrap();
+        std::fs::write(files.join("tree/sub/b.txt"), "B\n").unwrap();
         std::fs::write(templates.join("greet.j2"), "hello {{ who }}\n").unwrap();
         Env {
             fleet,
@@ -96,6 +99,7 @@ impl Env {
             vars: &self.vars,
             render: &fake_render,
             search: &self.search,
+            planned: &[],
         }
     }
 
@@ -115,11 +119,7 @@ impl Env {
         let ops = self.t.op_counts();
         let plan = m.plan(&self.ctx()).await;
         let after_ops = self.t.op_counts();
-        assert_eq!(
-            (after_ops.puts, after_ops.gets),
-            (ops.puts, ops.gets),
-            "{module}: plan transferred files"
-        );
+        assert_eq!(after_ops.puts, ops.puts, "{module}: plan wrote files");
         assert!(
             after_ops.execs - ops.execs <= 1,
             "{module}: plan took {} execs",
@@ -269,11 +269,41 @@ fn copy_and_template() {
         assert_eq!(env.file("/etc/greet"), "hello fleet\n");
         assert_eq!(env.sh("stat -c %a /etc/greet"), "644");
 
+        // A directory: `tree` copies the directory itself, `tree/` its contents.
+        let args = json!({"src": "tree", "dest": "/srv/dst", "mode": "0600", "directory_mode": "0700"});
+        let plan = env.plan("copy", args.clone(), "/srv/dst/tree/a.txt").await.unwrap();
+        let names: Vec<String> = fields(&plan).iter().map(|f| f.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                "state of /srv/dst/tree",
+                "state of /srv/dst/tree/sub",
+                "state of /srv/dst/tree/a.txt",
+                "content",
+                "mode of /srv/dst/tree/a.txt",
+                "state of /srv/dst/tree/sub/b.txt",
+                "content",
+                "mode of /srv/dst/tree/sub/b.txt",
+            ]
+        );
+        env.converge("copy", args, "/srv/dst/tree/a.txt").await;
+        assert_eq!(env.file("/srv/dst/tree/sub/b.txt"), "B\n");
+        assert_eq!(env.sh("stat -c %a /srv/dst/tree/sub /srv/dst/tree/a.txt"), "700\n600");
+        env.sh("echo changed > /srv/dst/tree/a.txt");
+        let args = json!({"src": "tree/", "dest": "/srv/dst/tree", "mode": "0600"});
+        let plan = env.plan("copy", args.clone(), "/srv/dst/tree/a.txt").await.unwrap();
+        assert_eq!(plan.changes.len(), 1, "{:?}", plan.changes);
+        let d = change(&plan, Field::Content).diff.clone().unwrap();
+        assert_eq!((d.path.as_str(), d.before.as_str(), d.after.as_str()), ("/srv/dst/tree/a.txt", "changed\n", "A\n"));
+        env.converge("copy", args, "/srv/dst/tree/a.txt").await;
+        assert_eq!(env.file("/srv/dst/tree/a.txt"), "A\n");
+
         // Plans cost one exec each, even with a diff to show.
         let before = env.t.op_counts();
         env.plan("template", json!({"src": "greet.j2", "dest": "/etc/greet"}), "/etc/greet").await.unwrap();
         env.plan("copy", json!({"content": "x", "dest": "/etc/greet"}), "/etc/greet").await.unwrap();
         assert_eq!(env.t.op_counts().execs - before.execs, 2);
+        assert_eq!(env.t.op_counts().gets, before.gets);
     })
 }
 
@@ -436,5 +466,28 @@ fn text_edits_and_stat() {
         assert_eq!(plan.result["stat"]["isreg"], json!(true));
         let plan = env.plan("stat", json!({"path": "/etc/nothing"}), path).await.unwrap();
         assert_eq!(plan.result["stat"], json!({"exists": false}));
+    })
+}
+
+#[test]
+fn hostile_paths_arrive_literally() {
+    rt().block_on(async {
+        let env = Env::new().await;
+        let dir = "/srv/it's a $(touch /srv/pwned) `id` dir";
+        let f = format!("{dir}/f;rm -rf x");
+        env.converge("file", json!({"path": dir, "state": "directory"}), dir)
+            .await;
+        let args = json!({"content": "one\n", "dest": f, "backup": true, "validate": "test -s %s", "owner": "0"});
+        env.converge("copy", args, &f).await;
+        let args = json!({"content": "two\n", "dest": f, "backup": true, "validate": "test -s %s"});
+        let (_, result) = env.converge("copy", args, &f).await;
+        assert_eq!(env.file(&f), "two\n");
+        assert_eq!(env.file(result["backup_file"].as_str().unwrap()), "one\n");
+        env.converge("lineinfile", json!({"path": f, "line": "$(id) 'q'"}), &f)
+            .await;
+        assert_eq!(env.file(&f), "two\n$(id) 'q'\n");
+        let plan = env.plan("stat", json!({"path": f}), &f).await.unwrap();
+        assert_eq!(plan.result["stat"]["isreg"], json!(true));
+        assert_eq!(env.sh("test -e /srv/pwned && echo pwned || echo clean"), "clean");
     })
 }

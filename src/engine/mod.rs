@@ -81,6 +81,8 @@ struct HostState {
     stats: Stats,
     notified: Vec<String>,
     escalated: HashMap<String, Arc<dyn Transport>>,
+    /// Check mode: paths earlier tasks would have created on this host.
+    planned: Vec<String>,
 }
 
 type HostRef = Arc<Mutex<HostState>>;
@@ -104,12 +106,15 @@ struct Inherit {
     handler: bool,
 }
 
+/// A role's defaults and vars.
+type RoleVars = (Map<String, Value>, Map<String, Value>);
+
 /// Per-play state shared by the hosts.
 struct PlayCtx<'a> {
     play: &'a Play,
     dir: PathBuf,
     handlers: Mutex<Vec<Task>>,
-    roles: HashMap<PathBuf, (Map<String, Value>, Map<String, Value>)>,
+    roles: HashMap<PathBuf, RoleVars>,
     hosts: Vec<String>,
 }
 
@@ -178,8 +183,15 @@ impl Engine {
         let mut out = Vec::new();
         for p in paths {
             let pb = loader.load_playbook(p)?;
+            let mut inv_names: Vec<String> = self.opts.extra_vars.keys().cloned().collect();
+            for h in self.inventory.hosts() {
+                inv_names.extend(self.inventory.host_vars(h).keys().cloned());
+            }
             for play in &pb.plays {
                 check_handlers(play)?;
+                let mut known = playbook::check::Known::new(inv_names.iter().cloned());
+                known.add_play(play, &pb.dir);
+                playbook::check::check_play(&self.templar, play, Some(&known))?;
             }
             out.push(pb);
         }
@@ -224,6 +236,7 @@ impl Engine {
                             stats: Stats::default(),
                             notified: vec![],
                             escalated: HashMap::new(),
+                            planned: vec![],
                         })),
                     );
                 }
@@ -239,16 +252,23 @@ impl Engine {
                 self.run_play(pb, play, names).await?;
             }
         }
-        let hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        let stats: BTreeMap<String, Stats> = hosts
+        let hosts: Vec<HostRef> = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .values()
+            .cloned()
+            .collect();
+        let stats: BTreeMap<String, Stats> = hosts
+            .iter()
             .map(|h| {
                 let h = lock(h);
                 (h.name.clone(), h.stats)
             })
             .collect();
-        for h in hosts.values() {
-            if let Some(t) = lock(h).transport.take() {
+        for h in &hosts {
+            let t = lock(h).transport.take();
+            if let Some(t) = t {
                 t.close().await;
             }
         }
@@ -307,6 +327,15 @@ impl Engine {
                 let mut s = lock(h);
                 s.ended = false;
                 s.play_files_vars.clear();
+            }
+            // Connection failures show under the first task, as Ansible shows them.
+            if play.gather_facts {
+                self.emit(Event::TaskStart {
+                    task: "Gathering Facts".into(),
+                    file: String::new(),
+                    line: 0,
+                    handler: false,
+                });
             }
             self.connect_all(&hrefs).await;
             self.load_vars_files(&pc, &hrefs)?;
@@ -445,12 +474,6 @@ impl Engine {
     }
 
     async fn gather_facts(&self, hosts: &[HostRef]) {
-        self.emit(Event::TaskStart {
-            task: "Gathering Facts".into(),
-            file: String::new(),
-            line: 0,
-            handler: false,
-        });
         let active: Vec<HostRef> = hosts.iter().filter(|h| self.active(h)).cloned().collect();
         let results = stream::iter(active.into_iter().map(|h| async move {
             let t = lock(&h).transport.clone();
@@ -930,27 +953,46 @@ impl Engine {
     fn vars_for(&self, h: &HostRef, pc: &PlayCtx<'_>, task: Option<&Task>, inh: &Inherit) -> Value {
         let s = lock(h);
         let mut v = Map::new();
+        // Which keys came last from a user's file (may hold templates, expanded lazily as
+        // Ansible does) rather than from a host (facts, registered output: never templated).
+        let mut from_files: HashMap<String, bool> = HashMap::new();
+        let mut layer = |v: &mut Map<String, Value>, m: &Map<String, Value>, files: bool| {
+            for (k, val) in m {
+                v.insert(k.clone(), val.clone());
+                from_files.insert(k.clone(), files);
+            }
+        };
         let role = task
             .and_then(|t| t.role.as_ref())
             .and_then(|r| pc.roles.get(&r.path).map(|x| (r, x)));
         if let Some((_, (defaults, _))) = role {
-            v.extend(defaults.clone());
+            layer(&mut v, defaults, true);
         }
-        v.extend(s.inv_vars.clone());
+        layer(&mut v, &s.inv_vars, true);
         if let Some(f) = &s.facts {
-            crate::facts::inject(&mut v, f.clone());
+            let mut fm = Map::new();
+            crate::facts::inject(&mut fm, f.clone());
+            layer(&mut v, &fm, false);
         }
-        v.extend(pc.play.vars.clone());
-        v.extend(s.play_files_vars.clone());
+        layer(&mut v, &pc.play.vars, true);
+        layer(&mut v, &s.play_files_vars, true);
         if let Some((_, (_, rvars))) = role {
-            v.extend(rvars.clone());
+            layer(&mut v, rvars, true);
         }
-        v.extend(inh.vars.clone());
+        layer(&mut v, &inh.vars, true);
         if let Some(t) = task {
-            v.extend(t.vars.clone());
+            layer(&mut v, &t.vars, true);
         }
-        v.extend(s.runtime.clone());
-        v.extend(self.opts.extra_vars.clone());
+        layer(&mut v, &s.runtime, false);
+        layer(&mut v, &self.opts.extra_vars, true);
+        let lazy: Vec<Value> = from_files
+            .into_iter()
+            .filter(|(k, files)| *files && v.get(k).is_some_and(has_markup))
+            .map(|(k, _)| Value::String(k))
+            .collect();
+        if !lazy.is_empty() {
+            v.insert("__muster_lazy".into(), Value::Array(lazy));
+        }
         // Magic variables.
         v.insert("inventory_hostname".into(), json!(s.name));
         v.insert(
@@ -1014,7 +1056,42 @@ impl Engine {
             }
             v.insert("hostvars".into(), Value::Object(hv));
         }
-        Value::Object(v)
+        let mut out = Value::Object(v);
+        let origin = task.map(origin_of).unwrap_or_default();
+        self.expand_lazy(&mut out, &origin);
+        out
+    }
+
+    /// Expands variables whose values are templates (`conf_dir: "{{ root }}/conf"`), in place,
+    /// against the other variables, as Ansible's lazy templating does. A value that cannot be
+    /// expanded yet (e.g. it needs the loop item) is left for a later call.
+    fn expand_lazy(&self, vars: &mut Value, origin: &Origin) {
+        let keys: Vec<String> = match vars.get("__muster_lazy") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect(),
+            _ => return,
+        };
+        for _ in 0..8 {
+            let snapshot = vars.clone();
+            let mut changed = false;
+            for k in &keys {
+                let Some(val) = snapshot.get(k) else { continue };
+                if !has_markup(val) {
+                    continue;
+                }
+                if let Ok(new) = self.templar.render_value(val, &snapshot, origin) {
+                    if &new != val {
+                        vars[k.as_str()] = new;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
     }
 
     fn when_holds(&self, task: &Task, inh: &Inherit, vars: &Value) -> Result<bool> {
@@ -1084,6 +1161,8 @@ impl Engine {
                         m.insert("ansible_loop_var".into(), json!(spec.loop_var));
                         m.insert("ansible_loop".into(), json!({"index": i + 1, "index0": i, "first": i == 0, "last": i + 1 == n, "length": n, "revindex": n - i, "revindex0": n - i - 1}));
                     }
+                    // Task vars may refer to the item.
+                    self.expand_lazy(&mut iv, &origin);
                     let label = match &spec.label {
                         Some(l) => self
                             .templar
@@ -1123,7 +1202,11 @@ impl Engine {
                             out.result.get("msg").map(value_text)
                         },
                         ignored: false,
-                        output: None,
+                        output: if no_log {
+                            None
+                        } else {
+                            out.result.remove("__debug_output")
+                        },
                     });
                     results.push(Value::Object(out.result));
                 }
@@ -1182,6 +1265,7 @@ impl Engine {
             let mut s = lock(h);
             if let Some(reg) = &task.register {
                 let mut r = out.result.clone();
+                r.remove("__debug_output");
                 r.entry("changed")
                     .or_insert(json!(status == Status::Changed));
                 r.entry("failed").or_insert(json!(status == Status::Failed));
@@ -1519,12 +1603,18 @@ impl Engine {
                 let render =
                     |text: &str, v: &Value| self.templar.render_file_template(text, v, &origin);
                 let host_name = lock(h).name.clone();
+                let planned = if check {
+                    lock(h).planned.clone()
+                } else {
+                    Vec::new()
+                };
                 let ctx = ModuleCtx {
                     host: &host_name,
                     transport: t.as_ref(),
                     vars,
                     render: &render,
                     search: &search,
+                    planned: &planned,
                 };
                 let plan: Plan = match module.plan(&ctx).await {
                     Ok(p) => p,
@@ -1559,6 +1649,14 @@ impl Engine {
                                 changes: plan.changes.clone(),
                             }
                         } else {
+                            // Later tasks of this check run may rely on what this one would
+                            // have created (a directory to write into, a link's target).
+                            if let Some(p) = ["dest", "path", "name"]
+                                .iter()
+                                .find_map(|k| args.get(*k).and_then(Value::as_str))
+                            {
+                                lock(h).planned.push(p.to_string());
+                            }
                             let mut r = plan.result.clone();
                             r.insert("changed".into(), json!(true));
                             Outcome {
@@ -1897,6 +1995,16 @@ fn absolute(p: &Path) -> String {
         .to_string()
 }
 
+/// Whether a value holds Jinja markup anywhere.
+fn has_markup(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{") || s.contains("{%"),
+        Value::Array(a) => a.iter().any(has_markup),
+        Value::Object(m) => m.values().any(has_markup),
+        _ => false,
+    }
+}
+
 fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -1940,7 +2048,7 @@ fn host_error_outcome(e: &Error) -> Outcome {
 }
 
 /// Every `notify` must name a handler (or a `listen` topic) of its play.
-fn check_handlers(play: &Play) -> Result<()> {
+pub fn check_handlers(play: &Play) -> Result<()> {
     let mut names: Vec<String> = Vec::new();
     let handlers = play
         .handlers

@@ -51,14 +51,21 @@ m env
 awk 'BEGIN{for(k in ENVIRON){n=split(ENVIRON[k],a,"\n");printf "%s=%s\n",k,a[1];for(j=2;j<=n;j++)printf "\t%s\n",a[j]}}' 2>/dev/null
 m date
 LC_ALL=C date '+%Y|%m|%d|%H|%M|%S|%w|%W|%A|%Z|%z|%s|%N'
-if [ "$os" = Darwin ]; then
-  m sw_vers
-  sw_vers 2>/dev/null
-  m sysctl
-  sysctl hw.memsize hw.ncpu hw.physicalcpu hw.logicalcpu hw.packages hw.model \
-    machdep.cpu.brand_string machdep.cpu.core_count vm.swapusage kern.boottime 2>/dev/null
-  m vm_stat
-  vm_stat 2>/dev/null
+case $os in Darwin | *BSD | DragonFly) bsd=1 ;; *) bsd= ;; esac
+if [ -n "$bsd" ]; then
+  if [ "$os" = Darwin ]; then
+    m sw_vers
+    sw_vers 2>/dev/null
+    m sysctl
+    sysctl hw.memsize hw.ncpu hw.physicalcpu hw.logicalcpu hw.packages hw.model \
+      machdep.cpu.brand_string machdep.cpu.core_count vm.swapusage kern.boottime 2>/dev/null
+    m vm_stat
+    vm_stat 2>/dev/null
+  else
+    m sysctl
+    sysctl hw.physmem hw.pagesize hw.ncpu hw.model vm.stats.vm.v_page_count \
+      vm.stats.vm.v_free_count kern.boottime 2>/dev/null
+  fi
   m mount
   mount 2>/dev/null
   m df
@@ -104,7 +111,7 @@ if e ip; then
   ip -6 route get 2606:4700:4700::1111 2>/dev/null
   m ip-addr
   ip addr show 2>/dev/null
-elif [ "$os" = Darwin ]; then
+elif [ -n "$bsd" ]; then
   m route4
   route -n get default 2>/dev/null
   m route6

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use super::{s, Facts, Platform, Sections};
 
 pub(super) fn collect(sec: &Sections, p: &Platform, f: &mut Facts) {
-    if p.system == "Darwin" {
-        darwin(sec, f);
+    if p.system != "Linux" && sec.has("sysctl") {
+        bsd(sec, &p.system, f);
     } else {
         linux_cpu(sec, p, f);
         linux_memory(sec.get("meminfo"), f);
@@ -188,11 +188,31 @@ fn swapusage(v: &str, what: &str) -> Option<u64> {
     None
 }
 
-fn darwin(sec: &Sections, f: &mut Facts) {
+/// macOS and the BSDs: `sysctl`, `vm_stat` (macOS), `mount` and `df`.
+fn bsd(sec: &Sections, system: &str, f: &mut Facts) {
     let sc = sysctl(sec.get("sysctl"));
     let num = |k: &str| sc.get(k).and_then(|v| v.parse::<u64>().ok());
+    let darwin = system == "Darwin";
     if let Some(brand) = sc.get("machdep.cpu.brand_string") {
         f.insert("processor".into(), s(brand));
+    } else if let Some(model) = sc.get("hw.model").filter(|_| !darwin) {
+        // On the BSDs hw.model is the CPU; on macOS it is the Mac's model.
+        f.insert("processor".into(), s(model));
+    }
+    if !darwin {
+        if let Some(n) = num("hw.ncpu") {
+            f.insert("processor_count".into(), json!(n));
+        }
+        let page = num("hw.pagesize").unwrap_or(4096);
+        let total = num("vm.stats.vm.v_page_count")
+            .map(|p| p * page)
+            .or_else(|| num("hw.physmem"));
+        if let Some(total) = total {
+            f.insert("memtotal_mb".into(), json!(total / 1024 / 1024));
+        }
+        if let Some(free) = num("vm.stats.vm.v_free_count") {
+            f.insert("memfree_mb".into(), json!(free * page / 1024 / 1024));
+        }
     }
     if let Some(c) = num("machdep.cpu.core_count").or_else(|| num("hw.physicalcpu")) {
         f.insert("processor_cores".into(), json!(c));
@@ -204,7 +224,7 @@ fn darwin(sec: &Sections, f: &mut Facts) {
     if let Some(p) = num("hw.packages") {
         f.insert("processor_count".into(), json!(p));
     }
-    if let Some(m) = sc.get("hw.model") {
+    if let Some(m) = sc.get("hw.model").filter(|_| darwin) {
         f.insert("model".into(), s(m));
     }
     if let Some(bytes) = num("hw.memsize") {
@@ -265,7 +285,7 @@ fn darwin(sec: &Sections, f: &mut Facts) {
             f.insert("uptime_seconds".into(), json!((n - b).max(0)));
         }
     }
-    let mounts = darwin_mounts(sec.get("mount"), sec.get("df"));
+    let mounts = bsd_mounts(sec.get("mount"), sec.get("df"));
     f.insert("mounts".into(), Value::Array(mounts));
     f.insert("virtualization_type".into(), s("NA"));
     f.insert("virtualization_role".into(), s("NA"));
@@ -428,7 +448,7 @@ fn df_sizes(df: &str) -> HashMap<String, (u64, u64)> {
 
 /// `mount` output, BSD style (`/dev/disk3s1s1 on / (apfs, sealed, local, read-only)`) or
 /// util-linux style (`/dev/vda on / type ext4 (rw,relatime)`), sizes from `df -P -k`.
-pub(super) fn darwin_mounts(mount: &str, df: &str) -> Vec<Value> {
+pub(super) fn bsd_mounts(mount: &str, df: &str) -> Vec<Value> {
     let sizes = df_sizes(df);
     let mut out = Vec::new();
     for line in mount.lines() {

@@ -38,6 +38,11 @@ pub async fn gather(t: &dyn Transport) -> Result<Facts> {
     if !out.success() {
         let err = out.stderr_str();
         let err = err.trim();
+        // The end of stderr says what went wrong; keep the message to a line or few.
+        let err = match err.char_indices().rev().nth(400) {
+            Some((i, _)) => &err[i..],
+            None => err,
+        };
         return Err(Error::host(
             t.host(),
             HostErrorKind::Failed,
@@ -70,7 +75,7 @@ pub fn parse(stdout: &str) -> Result<Facts> {
     let p = platform::collect(&s, &mut f);
     system::collect(&s, &mut f);
     hardware::collect(&s, &p, &mut f);
-    network::collect(&s, &p, &mut f);
+    network::collect(&s, &mut f);
     Ok(f)
 }
 

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{json, Map, Value};
 
-use super::{s, Facts, Platform, Sections};
+use super::{s, Facts, Sections};
 
 /// One interface as Ansible shows it (`ansible_eth0`).
 #[derive(Debug, Default, Clone)]
@@ -51,8 +51,7 @@ impl Iface {
     }
 }
 
-pub(super) fn collect(sec: &Sections, p: &Platform, f: &mut Facts) {
-    let _ = p;
+pub(super) fn collect(sec: &Sections, f: &mut Facts) {
     let (mut d4, mut d6, ifaces) = if sec.has("ip-addr") {
         (
             ip_route(sec.get("ip-route4")),
@@ -100,9 +99,11 @@ pub(super) fn collect(sec: &Sections, p: &Platform, f: &mut Facts) {
         Value::Array(ifaces.iter().map(|i| s(&i.device)).collect()),
     );
     for i in &ifaces {
-        // Names such as `eth0` become facts of their own; never shadow another fact.
-        if !f.contains_key(&i.device) {
-            f.insert(i.device.clone(), i.to_value());
+        // Each interface is a fact of its own (`ansible_eth0`), named as Ansible names it:
+        // `-` and `:` become `_` (`br-lan` -> `br_lan`). Never shadow another fact.
+        let key = i.device.replace(['-', ':'], "_");
+        if !f.contains_key(&key) {
+            f.insert(key, i.to_value());
         }
     }
     f.insert("default_ipv4".into(), Value::Object(d4));

@@ -9,6 +9,7 @@ const UBUNTU: &str = include_str!("../../tests/data/facts/ubuntu-2404-laptop.txt
 const RHEL: &str = include_str!("../../tests/data/facts/rhel-94-vmware.txt");
 const ALPINE: &str = include_str!("../../tests/data/facts/alpine-320-kvm.txt");
 const MACOS: &str = include_str!("../../tests/data/facts/macos-145-arm64.txt");
+const FREEBSD: &str = include_str!("../../tests/data/facts/freebsd-141-zfs.txt");
 const BUSYBOX_MACHINE: &str = include_str!("../../tests/data/facts/debian-machine-busybox.txt");
 
 fn facts(text: &str) -> Facts {
@@ -353,6 +354,51 @@ fn macos_capture() {
 }
 
 #[test]
+fn freebsd_capture() {
+    let f = facts(FREEBSD);
+    assert_identity(
+        &f,
+        [
+            ("system", "FreeBSD"),
+            ("distribution", "FreeBSD"),
+            ("os_family", "FreeBSD"),
+            ("distribution_version", "14.1"),
+            ("distribution_major_version", "14"),
+            ("distribution_release", "14.1-RELEASE"),
+            ("pkg_mgr", "pkgng"),
+            ("service_mgr", "bsdinit"),
+            ("architecture", "amd64"),
+        ],
+    );
+    assert_eq!(
+        str_of(&f, "kernel_version"),
+        "FreeBSD 14.1-RELEASE releng/14.1-n267679-10e31f0946d8 GENERIC"
+    );
+    assert_eq!(str_of(&f, "user_gecos"), "Charlie &");
+    assert_eq!(f["processor_count"], json!(4));
+    assert_eq!(
+        str_of(&f, "processor"),
+        "Intel(R) Xeon(R) CPU E5-2680 v4 @ 2.40GHz"
+    );
+    assert_eq!(f["memtotal_mb"], json!(2033414u64 * 4096 / 1024 / 1024));
+    assert_eq!(f["memfree_mb"], json!(1529871u64 * 4096 / 1024 / 1024));
+    assert!(!f.contains_key("model"));
+    let root = mount(&f, "/");
+    assert_eq!(root["device"], "zroot/ROOT/default");
+    assert_eq!(root["fstype"], "zfs");
+    assert_eq!(root["size_available"], json!(25566744u64 * 1024));
+    let mounts = f["mounts"].as_array().unwrap();
+    assert!(mounts
+        .iter()
+        .all(|m| m["fstype"] != "devfs" && m["fstype"] != "procfs" && m["fstype"] != "fdescfs"));
+    assert_eq!(mount(&f, "/boot/efi")["fstype"], "msdosfs");
+    assert_eq!(f["default_ipv4"]["address"], "10.0.0.20");
+    assert_eq!(f["default_ipv4"]["interface"], "vtnet0");
+    assert_eq!(f["default_ipv4"]["gateway"], "10.0.0.1");
+    assert_eq!(f["default_ipv4"]["mtu"], json!(1500));
+}
+
+#[test]
 fn missing_sections_degrade() {
     // Only uname answered: everything else is absent or NA, never an error.
     let f = facts("\n@@muster:uname@@\nLinux h 6.1.0 #1 SMP x86_64\n\n@@muster:end@@\n");
@@ -368,6 +414,24 @@ fn missing_sections_degrade() {
     assert!(!f.contains_key("memtotal_mb"));
     assert!(!f.contains_key("default_ipv4"));
     assert_eq!(f["env"], json!({}));
+}
+
+#[test]
+fn interface_facts_are_named_like_ansibles() {
+    let out =
+        "@@muster:uname@@\nLinux h 6.1.0 #1 x86_64\n@@muster:ip-route4@@\n\n@@muster:ip-addr@@\n\
+        5: br-lan: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP\n\
+        \x20   link/ether 52:54:00:aa:bb:cc brd ff:ff:ff:ff:ff:ff\n\
+        \x20   inet 10.1.0.1/16 brd 10.1.255.255 scope global br-lan\n\
+        6: eth0.100@eth0: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN\n\
+        \x20   link/ether 52:54:00:aa:bb:cd brd ff:ff:ff:ff:ff:ff\n";
+    let f = facts(out);
+    assert_eq!(f["interfaces"], json!(["br-lan", "eth0.100"]));
+    assert_eq!(f["br_lan"]["device"], "br-lan");
+    assert_eq!(f["br_lan"]["ipv4"]["network"], "10.1.0.0");
+    assert_eq!(f["br_lan"]["ipv4"]["netmask"], "255.255.0.0");
+    assert_eq!(f["eth0.100"]["active"], json!(false));
+    assert_eq!(f["default_ipv4"], json!({}));
 }
 
 #[test]
@@ -538,4 +602,102 @@ fn script_runs_on_this_machine() {
             .as_secs() as i64;
         assert!((epoch - now).abs() < 60, "{shell}");
     }
+}
+
+/// A transport that answers every exec with one canned output, and counts.
+struct Canned {
+    out: crate::transport::Output,
+    execs: std::sync::atomic::AtomicU64,
+    cmds: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Transport for Canned {
+    fn host(&self) -> &str {
+        "web1"
+    }
+    async fn exec(&self, cmd: &str, _stdin: Option<&[u8]>) -> Result<crate::transport::Output> {
+        self.execs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.cmds.lock().unwrap().push(cmd.to_string());
+        Ok(self.out.clone())
+    }
+    async fn put(&self, _: &str, _: &[u8], _: &crate::transport::FileAttrs) -> Result<()> {
+        unreachable!()
+    }
+    async fn get(&self, _: &str) -> Result<Vec<u8>> {
+        unreachable!()
+    }
+    fn op_counts(&self) -> crate::transport::OpCounts {
+        crate::transport::OpCounts {
+            execs: self.execs.load(std::sync::atomic::Ordering::SeqCst),
+            ..Default::default()
+        }
+    }
+    async fn close(&self) {}
+}
+
+fn canned(status: u32, stdout: &str, stderr: &str) -> Canned {
+    Canned {
+        out: crate::transport::Output {
+            status: Some(status),
+            signal: None,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        },
+        execs: Default::default(),
+        cmds: Default::default(),
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn gather_is_one_sh_c_exec() {
+    let t = canned(0, RHEL, "");
+    let f = block_on(gather(&t)).unwrap();
+    assert_eq!(f["distribution"], "RedHat");
+    assert_eq!(t.op_counts().execs, 1);
+    let cmds = t.cmds.lock().unwrap();
+    assert_eq!(cmds[0], crate::transport::quote::sh_c(script()));
+}
+
+#[test]
+fn gather_failures_are_host_errors_naming_what_failed() {
+    let t = canned(127, "", "sh: 1: sh: not found\n");
+    let e = block_on(gather(&t)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Host {
+                kind: HostErrorKind::Failed,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(msg.starts_with("web1: gathering facts failed"), "{msg}");
+    assert!(
+        msg.contains("127") && msg.contains("sh: not found"),
+        "{msg}"
+    );
+
+    let t = canned(0, "Welcome to the machine\n", "");
+    let msg = block_on(gather(&t)).unwrap_err().to_string();
+    assert!(
+        msg.contains("web1: gathering facts failed") && msg.contains("uname"),
+        "{msg}"
+    );
+}
+
+/// A login banner or a chatty shell profile before the first marker is ignored.
+#[test]
+fn noise_before_the_first_marker_is_ignored() {
+    let f = facts(&format!("Last login: Mon Jun 10 from 10.0.0.5\r\n{ALPINE}"));
+    assert_eq!(f["distribution"], "Alpine");
 }

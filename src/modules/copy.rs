@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::args::{de_bool, Mode};
 use super::fileops::{
-    self, build_args, de_opt_str, AttrWant, ContentWant, Kind, ProbeReq, WritePlan,
+    self, build_args, de_opt_str, AttrPlan, AttrWant, ContentWant, Kind, ProbeReq, WritePlan,
 };
 use super::{Change, Field, Module, ModuleCtx, Plan};
 use crate::error::Result;
@@ -146,21 +146,37 @@ pub async fn plan_put(ctx: &ModuleCtx<'_>, w: Want<'_>) -> Result<Plan> {
         None => ".".to_string(),
     };
     reqs.push(ProbeReq::new(&parent));
-    let want_content = match &sha {
-        Some(s) => ContentWant::IfDiffers(s.clone()),
-        None => ContentWant::Never,
+    // When dest is an existing directory the file goes inside: probe that path too, so the
+    // plan stays one exec either way.
+    let inside = w
+        .src_name
+        .as_ref()
+        .map(|n| format!("{}/{n}", dest.trim_end_matches('/')));
+    if let Some(i) = &inside {
+        reqs.push(ProbeReq {
+            path: i.clone(),
+            follow: true,
+            checksum: Some("sha1".into()),
+            ..Default::default()
+        });
+    }
+    let want_content = match (&sha, &inside) {
+        (Some(s), Some(i)) => ContentWant::IfDiffersOrInDir(s.clone(), i.clone()),
+        (Some(s), None) => ContentWant::IfDiffers(s.clone()),
+        (None, _) => ContentWant::Never,
     };
-    let mut probe = fileops::probe(ctx, &reqs, want_content.clone()).await?;
-    if probe.stats[0].as_ref().is_some_and(|s| s.kind == Kind::Dir) {
-        let Some(n) = &w.src_name else {
-            return Err(fileops::fail(ctx, "can not use content with a dir as dest"));
-        };
-        dest = format!("{}/{n}", dest.trim_end_matches('/'));
-        reqs[0].path = dest.clone();
-        probe = fileops::probe(ctx, &reqs, want_content).await?;
+    let mut probe = fileops::probe(ctx, &reqs, want_content).await?;
+    if inside.is_some() {
+        let inner = probe.stats.pop().flatten();
         if probe.stats[0].as_ref().is_some_and(|s| s.kind == Kind::Dir) {
-            return Err(fileops::fail(ctx, format!("{dest} is a directory")));
+            dest = inside.clone().unwrap_or_default();
+            if inner.as_ref().is_some_and(|s| s.kind == Kind::Dir) {
+                return Err(fileops::fail(ctx, format!("{dest} is a directory")));
+            }
+            probe.stats[0] = inner;
         }
+    } else if probe.stats[0].as_ref().is_some_and(|s| s.kind == Kind::Dir) {
+        return Err(fileops::fail(ctx, "can not use content with a dir as dest"));
     }
     if probe
         .stats
@@ -168,6 +184,7 @@ pub async fn plan_put(ctx: &ModuleCtx<'_>, w: Want<'_>) -> Result<Plan> {
         .cloned()
         .flatten()
         .is_none_or(|s| s.kind != Kind::Dir)
+        && !ctx.is_planned(&parent)
     {
         return Err(fileops::fail(
             ctx,
@@ -286,17 +303,24 @@ pub async fn plan_put(ctx: &ModuleCtx<'_>, w: Want<'_>) -> Result<Plan> {
             ..Plan::default()
         });
     }
+    // What check mode can already tell (the engine merges it into the registered result).
+    let mut planned = result.clone();
+    planned.extend(after.clone());
     let state = json!({"write": write.to_state(), "result": Value::Object(result), "after": Value::Object(after)});
     Ok(Plan {
         changes,
+        result: planned,
         state: Some(state),
         ..Plan::default()
     })
 }
 
-/// Performs a `plan_put` plan.
+/// Performs a `plan_put` (or directory) plan.
 pub async fn apply_put(ctx: &ModuleCtx<'_>, plan: &Plan) -> Result<Map<String, Value>> {
     let state = plan.state.clone().unwrap_or(Value::Null);
+    if let Some(tree) = state.get("tree") {
+        return apply_tree(ctx, tree).await;
+    }
     let write = WritePlan::from_state(ctx, &state.get("write").cloned())?;
     let backup = fileops::apply_write(ctx, &write).await?;
     let mut result = match state.get("result") {
@@ -366,15 +390,33 @@ impl Module for Copy {
                     )
                 })?;
                 if path.is_dir() {
-                    return Err(fileops::fail(
-                        ctx,
-                        format!("{src}: copying a directory is not supported yet"),
-                    ));
+                    let dmode = match &a.directory_mode {
+                        None | Some(Value::Null) => None,
+                        Some(v) => match super::args::parse_mode(v) {
+                            Ok(Mode::Octal(m)) => Some(m),
+                            _ => {
+                                return Err(fileops::fail(
+                                    ctx,
+                                    "argument `directory_mode` must be an octal mode like 0755",
+                                ))
+                            }
+                        },
+                    };
+                    return plan_tree(ctx, &path, src, &a.dest, &attrs, dmode, a.force).await;
                 }
                 let data = std::fs::read(&path)
                     .map_err(|e| fileops::fail(ctx, format!("{}: {e}", path.display())))?;
                 if attrs.mode == Some(Mode::Preserve) {
                     attrs.mode = local_mode(&path).map(Mode::Octal);
+                }
+                if let Some(sum) = &a.checksum {
+                    let have = fileops::sha1_hex(&data);
+                    if !sum.eq_ignore_ascii_case(&have) {
+                        return Err(fileops::fail(
+                            ctx,
+                            format!("Copied file does not match the expected checksum. Transfer failed. ({} has sha1 {have}, expected {sum})", path.display()),
+                        ));
+                    }
                 }
                 want.src_label = Some(path.display().to_string());
                 want.data = Some(data);
@@ -395,3 +437,227 @@ pub static COPY: super::ModuleDef = super::ModuleDef {
     free_form: false,
     build,
 };
+
+/// One local file or directory of a recursive copy, relative to the copied directory.
+struct LocalEntry {
+    rel: String,
+    dir: bool,
+    path: std::path::PathBuf,
+}
+
+fn walk(dir: &Path, rel: &str, out: &mut Vec<LocalEntry>) -> std::io::Result<()> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
+        // local_follow: links are copied as what they point to.
+        let meta = std::fs::metadata(e.path())?;
+        if meta.is_dir() {
+            out.push(LocalEntry {
+                rel: r.clone(),
+                dir: true,
+                path: e.path(),
+            });
+            walk(&e.path(), &r, out)?;
+        } else if meta.is_file() {
+            out.push(LocalEntry {
+                rel: r,
+                dir: false,
+                path: e.path(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What `apply_tree` does: directories to make (one exec), files to put, attributes to set.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct TreePlan {
+    mkdir_script: String,
+    puts: Vec<WritePlan>,
+    attr_script: String,
+    result: Map<String, Value>,
+}
+
+/// Plans a recursive copy of a controller directory: `src/` copies its contents into dest,
+/// `src` the directory itself. One probe for the whole tree; a current file's content is read
+/// (SFTP) only when it differs, for the diff.
+async fn plan_tree(
+    ctx: &ModuleCtx<'_>,
+    local: &Path,
+    src: &str,
+    dest: &str,
+    attrs: &AttrWant,
+    dir_mode: Option<u32>,
+    force: bool,
+) -> Result<Plan> {
+    let mut entries = Vec::new();
+    walk(local, "", &mut entries)
+        .map_err(|e| fileops::fail(ctx, format!("{}: {e}", local.display())))?;
+    let dest = dest.trim_end_matches('/');
+    let root = if src.ends_with('/') {
+        dest.to_string()
+    } else {
+        let name = src.trim_end_matches('/').rsplit('/').next().unwrap_or(src);
+        format!("{dest}/{name}")
+    };
+    let abs = |rel: &str| format!("{root}/{rel}");
+    let mut reqs = vec![ProbeReq::new(&root)];
+    for e in &entries {
+        reqs.push(ProbeReq {
+            path: abs(&e.rel),
+            follow: true,
+            checksum: (!e.dir).then(|| "sha1".to_string()),
+            ..Default::default()
+        });
+    }
+    let probe = fileops::probe(ctx, &reqs, ContentWant::Never).await?;
+    let mut changes = Vec::new();
+    let mut tree = TreePlan::default();
+    let own = AttrPlan {
+        mode: dir_mode.unwrap_or(probe.new_dir_mode()),
+        chmod: dir_mode.is_some(),
+        chown: attrs.owner.clone(),
+        chgrp: attrs.group.clone(),
+    };
+    let dirs = std::iter::once((root.clone(), probe.stats[0].clone())).chain(
+        entries
+            .iter()
+            .zip(&probe.stats[1..])
+            .filter(|(e, _)| e.dir)
+            .map(|(e, st)| (abs(&e.rel), st.clone())),
+    );
+    for (path, st) in dirs {
+        match st {
+            Some(s) if s.kind == Kind::Dir => {}
+            Some(_) => {
+                return Err(fileops::fail(
+                    ctx,
+                    format!("{path} exists and is not a directory"),
+                ))
+            }
+            None => {
+                changes.push(Change::new(
+                    Field::Other(format!("state of {path}")),
+                    Some("absent".into()),
+                    Some("directory".into()),
+                ));
+                tree.mkdir_script.push_str(&format!(
+                    "{} || exit 1\n",
+                    crate::transport::quote::Cmd::new("mkdir")
+                        .arg("-p")
+                        .arg("--")
+                        .arg(&path)
+                        .into_string()
+                ));
+                tree.mkdir_script
+                    .push_str(&fileops::attr_script(&path, &own, false));
+            }
+        }
+    }
+    for (e, st) in entries.iter().zip(&probe.stats[1..]) {
+        if e.dir {
+            continue;
+        }
+        let path = abs(&e.rel);
+        if st.is_some() && !force {
+            continue;
+        }
+        let data = std::fs::read(&e.path)
+            .map_err(|err| fileops::fail(ctx, format!("{}: {err}", e.path.display())))?;
+        let mut want = attrs.clone();
+        if want.mode == Some(Mode::Preserve) {
+            want.mode = local_mode(&e.path).map(Mode::Octal);
+        }
+        let sha = fileops::sha1_hex(&data);
+        let mut w = WritePlan {
+            path: path.clone(),
+            ..Default::default()
+        };
+        match st {
+            None => {
+                changes.push(Change::new(
+                    Field::Other(format!("state of {path}")),
+                    Some("absent".into()),
+                    Some("file".into()),
+                ));
+                changes.push(fileops::content_change(&path, None, &data, None));
+                w.set_content(&data);
+            }
+            Some(s) if s.checksum.as_deref() != Some(sha.as_str()) => {
+                let before = if s.size as usize <= fileops::DIFF_MAX {
+                    ctx.transport.get(&path).await.ok()
+                } else {
+                    None
+                };
+                changes.push(fileops::content_change(
+                    &path,
+                    before.as_deref(),
+                    &data,
+                    s.checksum.as_deref(),
+                ));
+                w.set_content(&data);
+            }
+            Some(_) => {}
+        }
+        w.attrs = fileops::plan_attrs(
+            st.as_ref(),
+            probe.new_file_mode(),
+            false,
+            &want,
+            Some(path.as_str()),
+            &mut changes,
+        )
+        .map_err(|m| fileops::fail(ctx, m))?;
+        if let Some(c) = st {
+            if c.uid != probe.uid {
+                w.keep_owner = Some(c.uid.to_string());
+            }
+            if c.gid != probe.gid {
+                w.keep_group = Some(c.gid.to_string());
+            }
+        }
+        if w.content.is_some() {
+            tree.puts.push(w);
+        } else {
+            tree.attr_script
+                .push_str(&fileops::attr_script(&path, &w.attrs, false));
+        }
+    }
+    let mut result = Map::new();
+    result.insert("dest".into(), json!(format!("{root}/")));
+    result.insert("src".into(), json!(local.display().to_string()));
+    if changes.is_empty() {
+        return Ok(Plan {
+            result,
+            ..Plan::default()
+        });
+    }
+    tree.result = result.clone();
+    Ok(Plan {
+        changes,
+        result,
+        state: Some(json!({ "tree": serde_json::to_value(&tree).unwrap_or(Value::Null) })),
+        ..Plan::default()
+    })
+}
+
+async fn apply_tree(ctx: &ModuleCtx<'_>, tree: &Value) -> Result<Map<String, Value>> {
+    let tree: TreePlan = serde_json::from_value(tree.clone())
+        .map_err(|e| fileops::fail(ctx, format!("internal: bad directory plan: {e}")))?;
+    if !tree.mkdir_script.is_empty() {
+        fileops::run_script(ctx, "creating directories", &tree.mkdir_script).await?;
+    }
+    for w in &tree.puts {
+        fileops::apply_write(ctx, w).await?;
+    }
+    if !tree.attr_script.is_empty() {
+        fileops::run_script(ctx, "setting attributes", &tree.attr_script).await?;
+    }
+    Ok(tree.result)
+}

@@ -504,7 +504,11 @@ impl Module for File {
                     }
                     _ => return Err(self.fail(ctx, "src is required for creating new symlinks")),
                 };
-                if a.src.is_some() && src_st.is_none() && !a.force {
+                if a.src.is_some()
+                    && src_st.is_none()
+                    && !a.force
+                    && !src_abs.as_deref().is_some_and(|p| ctx.is_planned(p))
+                {
                     return Err(self.fail(ctx, format!(
                         "src file does not exist, use \"force=yes\" if you really want to create the link: {}",
                         src_abs.clone().unwrap_or_default()
@@ -694,9 +698,13 @@ impl Module for File {
                 ..Plan::default()
             });
         }
-        let steps = Steps { script, result };
+        let steps = Steps {
+            script,
+            result: result.clone(),
+        };
         Ok(Plan {
             changes,
+            result,
             state: serde_json::to_value(&steps).ok(),
             ..Plan::default()
         })

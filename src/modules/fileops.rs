@@ -103,6 +103,9 @@ pub enum ContentWant {
     Always,
     /// The content of probe 0, only when its sha1 is not this one and it is at most DIFF_MAX.
     IfDiffers(String),
+    /// Like `IfDiffers`, but when probe 0 is a directory, for this path instead (copy into
+    /// an existing directory, decided on the host within the same script).
+    IfDiffersOrInDir(String, String),
 }
 
 /// What the probe found.
@@ -205,12 +208,18 @@ pub fn probe_script(
             ContentWant::Always => s.push_str(&format!(
                 "if [ -f {p} ]; then printf '@D\\n'; cat -- {p}; fi\n"
             )),
-            ContentWant::IfDiffers(sha) => s.push_str(&format!(
-                "if [ -f {p} ] && [ -r {p} ] && [ \"$(wc -c < {p})\" -le {DIFF_MAX} ] && \
-                 [ \"$({h} < {p} | cut -d' ' -f1)\" != {sha} ]; then printf '@D\\n'; cat -- {p}; fi\n",
-                h = hash_cmd("sha1")?,
-                sha = quote(sha)
-            )),
+            ContentWant::IfDiffers(sha) | ContentWant::IfDiffersOrInDir(sha, _) => {
+                s.push_str(&format!("c={p}\n"));
+                if let ContentWant::IfDiffersOrInDir(_, inside) = content {
+                    s.push_str(&format!("[ -d \"$c\" ] && c={}\n", quote(inside)));
+                }
+                s.push_str(&format!(
+                    "if [ -f \"$c\" ] && [ -r \"$c\" ] && [ \"$(wc -c < \"$c\")\" -le {DIFF_MAX} ] && \
+                     [ \"$({h} < \"$c\" | cut -d' ' -f1)\" != {sha} ]; then printf '@D\\n'; cat -- \"$c\"; fi\n",
+                    h = hash_cmd("sha1")?,
+                    sha = quote(sha)
+                ))
+            }
         }
     }
     // A failed test (`[ -L "$p" ] && ...`) is not a failed probe.
@@ -565,7 +574,7 @@ pub fn attr_script(path: &str, a: &AttrPlan, link_itself: bool) -> String {
         if link_itself {
             c = c.arg("-h");
         }
-        s.push_str(&c.arg(&spec).arg("--").arg(path).into_string());
+        s.push_str(&c.arg("--").arg(&spec).arg(path).into_string());
         s.push_str(" || exit 1\n");
     }
     s
@@ -816,10 +825,134 @@ mod tests {
         assert_eq!(p.content.as_deref(), Some(&b"raw\n@S0 junk"[..]));
     }
 
+    /// Runs a probe script locally with `sh` and only the given PATH, and parses it.
+    fn run_probe(sh: &str, path_env: &str, reqs: &[ProbeReq], content: &ContentWant) -> Probe {
+        let script = probe_script(reqs, content, "").unwrap();
+        let out = std::process::Command::new(sh)
+            .arg("-c")
+            .arg(&script)
+            .env_clear()
+            .env("PATH", path_env)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        parse_probe(&out.stdout, reqs).unwrap()
+    }
+
+    fn check_probe(sh: &str, path_env: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap().to_string();
+        std::fs::create_dir(format!("{d}/sub dir")).unwrap();
+        std::fs::write(format!("{d}/sub dir/it's"), "hello\n").unwrap();
+        std::os::unix::fs::symlink("sub dir/it's", format!("{d}/link")).unwrap();
+        let reqs = vec![
+            ProbeReq {
+                path: format!("{d}/sub dir/it's"),
+                checksum: Some("sha1".into()),
+                access: true,
+                ..Default::default()
+            },
+            ProbeReq {
+                path: format!("{d}/link"),
+                resolve_link: true,
+                ..Default::default()
+            },
+            ProbeReq {
+                path: d.clone(),
+                recurse: true,
+                ..Default::default()
+            },
+            ProbeReq::new(&format!("{d}/missing")),
+        ];
+        let p = run_probe(
+            sh,
+            path_env,
+            &reqs,
+            &ContentWant::IfDiffers(sha1_hex(b"other")),
+        );
+        let f = p.stats[0].as_ref().unwrap();
+        assert_eq!((f.kind, f.size), (Kind::File, 6));
+        assert_eq!(f.checksum.as_deref(), Some(sha1_hex(b"hello\n").as_str()));
+        assert!(f.access.0 && f.access.1);
+        let l = p.stats[1].as_ref().unwrap();
+        assert_eq!(l.kind, Kind::Link);
+        assert_eq!(l.link_target.as_deref(), Some("sub dir/it's"));
+        assert!(l.link_source.as_deref().unwrap().ends_with("/sub dir/it's"));
+        let mut rels: Vec<&str> = p.stats[2]
+            .as_ref()
+            .unwrap()
+            .entries
+            .iter()
+            .map(|e| e.0.as_str())
+            .collect();
+        rels.sort();
+        assert_eq!(rels, vec!["link", "sub dir", "sub dir/it's"]);
+        assert!(p.stats[3].is_none());
+        assert_eq!(p.content.as_deref(), Some(&b"hello\n"[..]));
+        // Same content: not sent.
+        let p = run_probe(
+            sh,
+            path_env,
+            &reqs[..1],
+            &ContentWant::IfDiffers(sha1_hex(b"hello\n")),
+        );
+        assert_eq!(p.content, None);
+    }
+
+    #[test]
+    fn probe_runs_with_gnu_tools() {
+        check_probe("/bin/sh", "/usr/bin:/bin");
+    }
+
+    #[test]
+    fn probe_runs_with_busybox() {
+        // Alpine's tools: busybox applets only on PATH, busybox's own shell.
+        let Ok(bb) = std::fs::canonicalize("/usr/bin/busybox")
+            .or_else(|_| std::fs::canonicalize("/bin/busybox"))
+        else {
+            eprintln!("no busybox here; skipped");
+            return;
+        };
+        let bin = tempfile::tempdir().unwrap();
+        for applet in [
+            "sh", "stat", "readlink", "realpath", "find", "sha1sum", "cut", "wc", "cat", "id",
+            "printf", "date",
+        ] {
+            std::os::unix::fs::symlink(&bb, bin.path().join(applet)).unwrap();
+        }
+        let sh = bin.path().join("sh");
+        check_probe(sh.to_str().unwrap(), bin.path().to_str().unwrap());
+    }
+
     #[test]
     fn probe_script_quotes_paths() {
         let s = probe_script(&[ProbeReq::new("/tmp/it's $(x)")], &ContentWant::Always, "").unwrap();
         assert!(s.contains("p='/tmp/it'\\''s $(x)'"), "{s}");
+    }
+
+    #[test]
+    fn content_changes_say_why_there_is_no_diff() {
+        let c = content_change("/f", Some(b"a\n"), b"b\n", Some("x"));
+        let d = c.diff.unwrap();
+        assert_eq!(
+            (d.path.as_str(), d.before.as_str(), d.after.as_str()),
+            ("/f", "a\n", "b\n")
+        );
+        let c = content_change("/f", Some(b"a\n"), b"\x00\x01", Some("x"));
+        assert!(c.diff.is_none());
+        assert!(c.after.unwrap().ends_with("(binary, no diff)"));
+        let big = vec![b'a'; DIFF_MAX + 1];
+        let c = content_change("/f", None, &big, Some("x"));
+        assert!(c.diff.is_none());
+        assert!(c.after.unwrap().ends_with("(larger than 1 MiB, no diff)"));
+        // A new file diffs from nothing.
+        let c = content_change("/f", None, b"new\n", None);
+        assert_eq!(c.before, None);
+        assert_eq!(c.diff.unwrap().before, "");
     }
 
     #[test]
@@ -833,6 +966,46 @@ mod tests {
             "sh -c 'test -s /a b'"
         );
         assert!(validate_cmd("true", "/x").is_err());
+    }
+
+    #[test]
+    fn every_registered_argument_is_accepted() {
+        use super::super::{blockinfile, copy, file, lineinfile, replace, stat, template};
+        let defs = [
+            &copy::COPY,
+            &template::TEMPLATE,
+            &file::FILE,
+            &lineinfile::LINEINFILE,
+            &blockinfile::BLOCKINFILE,
+            &replace::REPLACE,
+            &stat::STAT,
+        ];
+        for def in defs {
+            assert!(!def.free_form);
+            for arg in def.args {
+                let mut m = Map::new();
+                m.insert(arg.to_string(), Value::Null);
+                if let Err(e) = (def.build)(&m) {
+                    assert!(!e.contains("unknown field"), "{}: {arg}: {e}", def.name);
+                }
+            }
+            let mut m = Map::new();
+            m.insert("no_such_arg".into(), json!(1));
+            let e = (def.build)(&m).err().unwrap();
+            assert!(e.contains("unknown field `no_such_arg`"), "{e}");
+        }
+        // A bad value names its argument.
+        let e = (copy::COPY.build)(
+            json!({"dest": "/x", "content": "y", "backup": "maybe"})
+                .as_object()
+                .unwrap(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.contains("argument `backup`") && e.contains("expected a boolean"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1012,7 +1185,6 @@ where
             write.keep_group = Some(c.gid.to_string());
         }
     }
-    result.insert("changed".into(), json!(!changes.is_empty()));
     if changes.is_empty() {
         return Ok(Plan {
             result,
@@ -1027,7 +1199,8 @@ where
     }
     Ok(Plan {
         changes,
-        state: Some(json!({ "write": write.to_state(), "result": Value::Object(result) })),
+        state: Some(json!({ "write": write.to_state(), "result": Value::Object(result.clone()) })),
+        result,
         ..Plan::default()
     })
 }

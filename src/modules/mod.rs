@@ -36,6 +36,18 @@ pub struct ModuleCtx<'a> {
     pub render: &'a (dyn Fn(&str, &Value) -> Result<String> + Send + Sync),
     /// Where `src:` of copy (files/) and template (templates/) are looked up, first first.
     pub search: &'a SearchPaths,
+    /// Paths that earlier tasks of this check run would have created (a directory a file is
+    /// planned into, a link's target). Empty outside check mode. Plans treat them as present
+    /// but empty, so check mode does not fail where the real run would succeed.
+    pub planned: &'a [String],
+}
+
+impl ModuleCtx<'_> {
+    /// Whether an earlier task of this check run would have created `path`.
+    pub fn is_planned(&self, path: &str) -> bool {
+        let p = path.trim_end_matches('/');
+        self.planned.iter().any(|x| x.trim_end_matches('/') == p)
+    }
 }
 
 /// Lookup directories for files named relative to a role or playbook.

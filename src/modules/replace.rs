@@ -79,7 +79,12 @@ pub fn py_expand(
                 group(&mut out, &name)?;
                 i += 4 + end;
             }
-            '0'..='9' => {
+            // Python: `\0` is the NUL character (an octal escape), not group 0.
+            '0' => {
+                out.push('\0');
+                i += 2;
+            }
+            '1'..='9' => {
                 let mut name = n.to_string();
                 if let Some(d) = chars.get(i + 2).filter(|d| d.is_ascii_digit()) {
                     name.push(*d);
@@ -293,6 +298,8 @@ mod tests {
         assert_eq!(n, 2);
         assert_eq!(out, "a: 1 (a)\n\nb: 22 (b)\n\n");
         assert!(py_subn(&re, r"\3", "a=1").is_err());
+        let (out, _) = py_subn(&re, r"[\g<0>]", "a=1").unwrap();
+        assert_eq!(out, "[a=1]");
         // \Z is Python's end of text.
         let re = py_regex(r"x\Z", "").unwrap();
         assert!(re.is_match("ax") && !re.is_match("x\n"));
@@ -301,7 +308,16 @@ mod tests {
     #[test]
     fn like_ansible_replace() {
         // (text, regexp, replace, after, before, expected, count)
-        let cases: &[(&str, &str, &str, Option<&str>, Option<&str>, &str, usize)] = &[
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            usize,
+        );
+        let cases: &[Case] = &[
             // Ansible docs: comment out a line in /etc/hosts.
             (
                 "127.0.0.1 localhost\n10.0.0.1 old.host.name\n",

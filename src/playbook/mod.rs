@@ -2,6 +2,7 @@
 //! validated and turned into `Play`s and `Task`s before any host is contacted, so a typo, an
 //! unknown module or an unknown argument stops the run with file:line:col.
 
+pub mod check;
 pub mod kv;
 
 use std::collections::HashMap;
@@ -235,6 +236,9 @@ pub struct Task {
     pub vars: Map<String, Value>,
     /// The role this task comes from (for `role_path` and the `role : task` display).
     pub role: Option<RoleCtx>,
+    /// Where each keyword's value (`when`, `loop`, ...) and each argument (`arg:NAME`) starts,
+    /// so errors found later point at the exact spot.
+    pub locs: HashMap<String, Location>,
 }
 
 /// Where a role's task was found.
@@ -930,13 +934,15 @@ impl Loader {
             delay: None,
             vars: Map::new(),
             role: role.cloned(),
+            locs: HashMap::new(),
         };
         let mut module: Option<(&Node, String, Node)> = None;
-        let mut extra_args: Option<Map<String, Value>> = None;
+        let mut extra_args: Option<(Map<String, Value>, &Node)> = None;
         let mut block_parts: [Option<&Node>; 3] = [None, None, None];
         let mut loop_control: Option<&Node> = None;
         for (k, v) in map {
             let key = k.key_text();
+            task.locs.insert(key.clone(), v.loc(file));
             match key.as_str() {
                 "name" => task.name = Some(want_str(file, v, "name")?),
                 "when" => task.when = cond_list(v),
@@ -978,7 +984,7 @@ impl Loader {
                     task.delegate_to = Some(d);
                 }
                 "vars" => task.vars = want_map(file, v, "vars")?,
-                "args" => extra_args = Some(want_map(file, v, "args")?),
+                "args" => extra_args = Some((want_map(file, v, "args")?, v)),
                 "block" => block_parts[0] = Some(v),
                 "rescue" => block_parts[1] = Some(v),
                 "always" => block_parts[2] = Some(v),
@@ -1140,7 +1146,7 @@ impl Loader {
                 "add the module to run, e.g. `command: uptime` or `copy: {src: a, dest: /b}`",
             ));
         };
-        task.kind = build_kind(file, mk, &mname, &args_node, extra_args)?;
+        task.kind = build_kind(file, mk, &mname, &args_node, extra_args, &mut task.locs)?;
         Ok(task)
     }
 }
@@ -1151,7 +1157,8 @@ fn build_kind(
     mk: &Node,
     name: &str,
     args: &Node,
-    extra: Option<Map<String, Value>>,
+    extra: Option<(Map<String, Value>, &Node)>,
+    locs: &mut HashMap<String, Location>,
 ) -> Result<TaskKind> {
     let def = modules::find(name);
     let action_args = ACTIONS.iter().find(|(a, _)| *a == name).map(|(_, a)| *a);
@@ -1206,7 +1213,28 @@ fn build_kind(
             ))
         }
     };
-    if let Some(extra) = extra {
+    // Where each argument's value starts, for errors found later (templates, types).
+    let arg_nodes: Vec<&(Node, Node)> = args
+        .as_map()
+        .into_iter()
+        .flatten()
+        .chain(
+            extra
+                .as_ref()
+                .and_then(|(_, n)| n.as_map())
+                .into_iter()
+                .flatten(),
+        )
+        .collect();
+    for (k, v) in &arg_nodes {
+        locs.entry(format!("arg:{}", k.key_text()))
+            .or_insert(v.loc(file));
+    }
+    if !args.is_null() && args.as_map().is_none() {
+        locs.entry("arg:_raw_params".into())
+            .or_insert(args.loc(file));
+    }
+    if let Some((extra, _)) = extra {
         for (k, v) in extra {
             map.entry(k).or_insert(v);
         }
@@ -1215,11 +1243,12 @@ fn build_kind(
     let allowed: Option<&[&str]> = def.map(|d| d.args).or(action_args);
     if let (Some(allowed), false) = (allowed, action_takes_any_args(name)) {
         for key in map.keys() {
-            if !allowed.contains(&key.as_str()) && !(free_form && key == "_raw_params") {
+            if !(allowed.contains(&key.as_str()) || free_form && key == "_raw_params") {
                 // Point at the argument itself when it was written as a mapping.
-                let at = args
-                    .as_map()
-                    .and_then(|m| m.iter().find(|(k, _)| k.key_text() == *key).map(|(k, _)| k))
+                let at = arg_nodes
+                    .iter()
+                    .find(|(k, _)| k.key_text() == *key)
+                    .map(|(k, _)| k)
                     .unwrap_or(args);
                 let mut e = err(
                     file,
@@ -1255,11 +1284,11 @@ fn build_kind(
     })
 }
 
+/// A role reference: name, parameters, conditions, tags.
+type RoleRefParts = (String, Map<String, Value>, Vec<Value>, Vec<String>);
+
 /// `- role: name` / `- name` / `- { role: name, vars: {...}, when: ..., tags: ... }`.
-fn role_ref(
-    file: &Path,
-    n: &Node,
-) -> Result<(String, Map<String, Value>, Vec<Value>, Vec<String>)> {
+fn role_ref(file: &Path, n: &Node) -> Result<RoleRefParts> {
     if let Some(s) = n.as_str() {
         return Ok((s.to_string(), Map::new(), vec![], vec![]));
     }

@@ -153,14 +153,17 @@ fn regex_build(pat: &str, ignorecase: bool, multiline: bool) -> Result<regex::Re
 
 type F = fn(&State, &Value, &Args) -> Result<Value, Error>;
 
+/// Registers a filter under its names and their `ansible.builtin.` forms.
 fn reg(env: &mut Environment<'static>, names: &[&'static str], f: F) {
     for name in names {
-        env.add_filter(
-            *name,
-            move |state: &State, v: &Value, rest: Rest<ValueOrKwargs>| {
-                f(state, v, &Args::new(rest))
-            },
-        );
+        for full in [name.to_string(), format!("ansible.builtin.{name}")] {
+            env.add_filter(
+                full,
+                move |state: &State, v: &Value, rest: Rest<ValueOrKwargs>| {
+                    f(state, v, &Args::new(rest))
+                },
+            );
+        }
     }
 }
 
@@ -254,6 +257,52 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             a.bool(1, "skip_missing", false),
         )
     });
+    reg(env, &["realpath"], |s, v, _| {
+        let p = expanduser(&string_of(s, v)?);
+        Ok(Value::from(
+            std::fs::canonicalize(&p)
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or(p),
+        ))
+    });
+    reg(env, &["to_uuid"], f_to_uuid);
+    reg(env, &["urlsplit"], f_urlsplit);
+    reg(env, &["relpath"], |s, v, a| {
+        let p = string_of(s, v)?;
+        let start = a.str(0, "start").unwrap_or_else(|| {
+            std::env::current_dir()
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        Ok(Value::from(relpath(&p, &start)))
+    });
+    reg(env, &["human_readable"], f_human_readable);
+    reg(env, &["human_to_bytes"], f_human_to_bytes);
+    reg(env, &["combinations"], |s, v, a| {
+        let list = items(s, v)?;
+        let r = a.int(0, "r").unwrap_or(0).max(0) as usize;
+        let mut out = Vec::new();
+        combine_idx(list.len(), r, 0, &mut vec![], &mut |idx: &[usize]| {
+            out.push(Value::from(
+                idx.iter().map(|&i| list[i].clone()).collect::<Vec<_>>(),
+            ))
+        });
+        Ok(Value::from(out))
+    });
+    reg(env, &["permutations"], |s, v, a| {
+        let list = items(s, v)?;
+        let r = a
+            .int(0, "r")
+            .map(|r| r.max(0) as usize)
+            .unwrap_or(list.len());
+        let mut out = Vec::new();
+        permute_idx(list.len(), r, &mut vec![], &mut |idx: &[usize]| {
+            out.push(Value::from(
+                idx.iter().map(|&i| list[i].clone()).collect::<Vec<_>>(),
+            ))
+        });
+        Ok(Value::from(out))
+    });
     reg(env, &["pow"], |s, v, a| {
         need(s, v)?;
         let x = to_f64(v).ok_or_else(|| err("pow needs a number"))?;
@@ -307,7 +356,7 @@ pub(crate) fn ansible_bool(v: &Value) -> bool {
                 .trim()
                 .to_ascii_lowercase()
                 .as_str(),
-            "yes" | "on" | "1" | "true" | "y" | "t"
+            "yes" | "on" | "1" | "true"
         ),
         _ => false,
     }
@@ -1388,4 +1437,251 @@ fn f_extract(s: &State, v: &Value, a: &Args) -> Result<Value, Error> {
 /// Used by tests on paths.
 pub(crate) fn path_exists(p: &str) -> bool {
     Path::new(&expanduser(p)).exists()
+}
+
+fn combine_idx(
+    n: usize,
+    r: usize,
+    start: usize,
+    cur: &mut Vec<usize>,
+    f: &mut dyn FnMut(&[usize]),
+) {
+    if cur.len() == r {
+        f(cur);
+        return;
+    }
+    for i in start..n {
+        cur.push(i);
+        combine_idx(n, r, i + 1, cur, f);
+        cur.pop();
+    }
+}
+
+fn permute_idx(n: usize, r: usize, cur: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
+    if cur.len() == r {
+        f(cur);
+        return;
+    }
+    for i in 0..n {
+        if !cur.contains(&i) {
+            cur.push(i);
+            permute_idx(n, r, cur, f);
+            cur.pop();
+        }
+    }
+}
+
+/// Ansible's `to_uuid`: a UUID version 5 in Ansible's namespace (or the one given).
+fn f_to_uuid(s: &State, v: &Value, a: &Args) -> Result<Value, Error> {
+    let name = string_of(s, v)?;
+    let ns = a
+        .str(0, "namespace")
+        .unwrap_or_else(|| "361E6D51-FAEC-444A-9079-341386DA8E2E".into());
+    let hexns: String = ns.chars().filter(|c| *c != '-').collect();
+    if hexns.len() != 32 {
+        return Err(err(format!("to_uuid: invalid namespace UUID '{ns}'")));
+    }
+    let mut bytes = Vec::with_capacity(16 + name.len());
+    for i in 0..16 {
+        bytes.push(
+            u8::from_str_radix(&hexns[2 * i..2 * i + 2], 16)
+                .map_err(|_| err(format!("to_uuid: invalid namespace UUID '{ns}'")))?,
+        );
+    }
+    bytes.extend_from_slice(name.as_bytes());
+    let mut h = sha1::Sha1::digest(&bytes)[..16].to_vec();
+    h[6] = (h[6] & 0x0f) | 0x50;
+    h[8] = (h[8] & 0x3f) | 0x80;
+    let x = crypt::hex(&h);
+    Ok(Value::from(format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..]
+    )))
+}
+
+const SIZE_RANGES: [(char, u128); 9] = [
+    ('Y', 1 << 80),
+    ('Z', 1 << 70),
+    ('E', 1 << 60),
+    ('P', 1 << 50),
+    ('T', 1 << 40),
+    ('G', 1 << 30),
+    ('M', 1 << 20),
+    ('K', 1 << 10),
+    ('B', 1),
+];
+
+fn f_human_readable(s: &State, v: &Value, a: &Args) -> Result<Value, Error> {
+    need(s, v)?;
+    let size = to_f64(v).ok_or_else(|| err("human_readable: the value must be a number"))?;
+    let isbits = a.bool(0, "isbits", false);
+    let unit = a
+        .str(1, "unit")
+        .and_then(|u| u.to_uppercase().chars().next());
+    let base = if isbits { "bits" } else { "Bytes" };
+    let mut chosen = SIZE_RANGES[SIZE_RANGES.len() - 1];
+    for (suffix, limit) in SIZE_RANGES {
+        if (unit.is_none() && size >= limit as f64) || unit == Some(suffix) {
+            chosen = (suffix, limit);
+            break;
+        }
+    }
+    let suffix = if chosen.1 != 1 {
+        format!("{}{}", chosen.0, &base[..1])
+    } else {
+        base.to_string()
+    };
+    Ok(Value::from(format!(
+        "{:.2} {suffix}",
+        size / chosen.1 as f64
+    )))
+}
+
+fn f_human_to_bytes(s: &State, v: &Value, a: &Args) -> Result<Value, Error> {
+    let text = string_of(s, v)?;
+    let re = regex::Regex::new(r"^\s*(\d*\.?\d*)\s*([A-Za-z]+)?\s*$").expect("valid regex");
+    let c = re.captures(&text).ok_or_else(|| {
+        err(format!(
+            "human_to_bytes() can't interpret the value '{text}'"
+        ))
+    })?;
+    let num: f64 = c[1].parse().map_err(|_| {
+        err(format!(
+            "human_to_bytes() can't interpret the value '{text}'"
+        ))
+    })?;
+    let unit = c
+        .get(2)
+        .map(|m| m.as_str().to_string())
+        .or_else(|| a.str(0, "default_unit"));
+    let limit = match unit {
+        None => 1,
+        Some(u) => {
+            let first = u.chars().next().unwrap_or('B').to_ascii_uppercase();
+            SIZE_RANGES
+                .iter()
+                .find(|(sfx, _)| *sfx == first)
+                .map(|(_, l)| *l)
+                .ok_or_else(|| {
+                    err(format!(
+                        "human_to_bytes() failed to convert '{text}': unknown unit '{u}'"
+                    ))
+                })?
+        }
+    };
+    Ok(Value::from((num * limit as f64).round() as i64))
+}
+
+/// `os.path.relpath` for absolute (or both relative) POSIX paths.
+fn relpath(path: &str, start: &str) -> String {
+    let parts = |p: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in p.split('/') {
+            match c {
+                "" | "." => {}
+                ".." => {
+                    out.pop();
+                }
+                c => out.push(c.to_string()),
+            }
+        }
+        out
+    };
+    let (p, s) = (parts(path), parts(start));
+    let common = p.iter().zip(s.iter()).take_while(|(a, b)| a == b).count();
+    let mut out: Vec<String> = vec!["..".to_string(); s.len() - common];
+    out.extend(p[common..].iter().cloned());
+    if out.is_empty() {
+        ".".to_string()
+    } else {
+        out.join("/")
+    }
+}
+
+/// Python's `urllib.parse.urlsplit`, as a dict (or one of its fields).
+fn f_urlsplit(s: &State, v: &Value, a: &Args) -> Result<Value, Error> {
+    let url = string_of(s, v)?;
+    let mut rest = url.as_str();
+    let mut scheme = "";
+    if let Some(i) = rest.find(':') {
+        let cand = &rest[..i];
+        if !cand.is_empty()
+            && cand.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && cand
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            scheme = cand;
+            rest = &rest[i + 1..];
+        }
+    }
+    let (rest, fragment) = rest.split_once('#').unwrap_or((rest, ""));
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (netloc, path) = match rest.strip_prefix("//") {
+        Some(r) => match r.find('/') {
+            Some(i) => (&r[..i], &r[i..]),
+            None => (r, ""),
+        },
+        None => ("", rest),
+    };
+    let (userinfo, hostport) = match netloc.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, netloc),
+    };
+    let (username, password) = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((n, p)) => (Value::from(n), Value::from(p)),
+            None => (Value::from(u), Value::from(())),
+        },
+        None => (Value::from(()), Value::from(())),
+    };
+    let (host, port) = if let Some(r) = hostport.strip_prefix('[') {
+        match r.split_once(']') {
+            Some((h, p)) => (h.to_string(), p.strip_prefix(':').unwrap_or("")),
+            None => (r.to_string(), ""),
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p),
+            None => (hostport.to_string(), ""),
+        }
+    };
+    let hostname = if host.is_empty() {
+        Value::from(())
+    } else {
+        Value::from(host.to_lowercase())
+    };
+    let port = if port.is_empty() {
+        Value::from(())
+    } else {
+        Value::from(
+            port.parse::<i64>()
+                .map_err(|_| err(format!("urlsplit: invalid port '{port}'")))?,
+        )
+    };
+    let fields = [
+        ("fragment", Value::from(fragment)),
+        ("hostname", hostname),
+        ("netloc", Value::from(netloc)),
+        ("password", password),
+        ("path", Value::from(path)),
+        ("port", port),
+        ("query", Value::from(query)),
+        ("scheme", Value::from(scheme)),
+        ("username", username),
+    ];
+    match a.str(0, "query") {
+        Some(q) => fields
+            .iter()
+            .find(|(k, _)| *k == q)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| err(format!("urlsplit: unknown URL component '{q}'"))),
+        None => Ok(Value::from_pairs(
+            fields.into_iter().map(|(k, v)| (Value::from(k), v)),
+        )),
+    }
 }

@@ -12,12 +12,14 @@ type T = fn(&State, &Value, &Args) -> Result<bool, Error>;
 
 fn reg(env: &mut Environment<'static>, names: &[&'static str], f: T) {
     for name in names {
-        env.add_test(
-            *name,
-            move |state: &State, v: &Value, rest: Rest<ValueOrKwargs>| {
-                f(state, v, &Args::new(rest))
-            },
-        );
+        for full in [name.to_string(), format!("ansible.builtin.{name}")] {
+            env.add_test(
+                full,
+                move |state: &State, v: &Value, rest: Rest<ValueOrKwargs>| {
+                    f(state, v, &Args::new(rest))
+                },
+            );
+        }
     }
 }
 

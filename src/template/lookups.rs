@@ -22,6 +22,23 @@ pub(crate) fn register(env: &mut Environment<'static>, shared: Arc<Shared>) {
             call(state, &sh, Args::new(rest), true)
         });
     }
+    env.add_function("now", |rest: Rest<ValueOrKwargs>| {
+        let a = Args::new(rest);
+        let utc = a.bool(0, "utc", false);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let micros = format!("{:06}", now.subsec_micros());
+        let secs = now.as_secs() as i64;
+        let text = match a.str(1, "fmt") {
+            Some(fmt) => super::filters::strftime(&fmt.replace("%f", &micros), secs, utc)?,
+            None => format!(
+                "{}.{micros}",
+                super::filters::strftime("%Y-%m-%d %H:%M:%S", secs, utc)?
+            ),
+        };
+        Ok::<Value, Error>(Value::from(text))
+    });
     env.add_function("dict", |state: &State, rest: Rest<ValueOrKwargs>| {
         let a = Args::new(rest);
         let mut pairs: Vec<(Value, Value)> = Vec::new();
@@ -453,7 +470,10 @@ fn first_found(
 
 /// Python `%`-formatting of one integer (`%d`, `%02x`, `host%03d`...).
 fn percent_format(fmt: &str, n: i64) -> Result<String, Error> {
-    let re = regex::Regex::new(r"%([-0 +#]*)(\d*)([dixXo])").expect("valid regex");
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"%([-0 +#]*)(\d*)([dixXo])").expect("valid regex")
+    });
+    let re = &*RE;
     let Some(c) = re.captures(fmt) else {
         return Err(err(format!("bad sequence format '{fmt}'")));
     };
@@ -480,15 +500,25 @@ fn percent_format(fmt: &str, n: i64) -> Result<String, Error> {
     Ok(format!("{}{}{}", &fmt[..m.start()], padded, &fmt[m.end()..]).replace("%%", "%"))
 }
 
+/// start, end, count, stride, format of one `with_sequence` term.
+type SeqSpec = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+static SEQ_SHORTCUT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"^(?:(0x[0-9a-fA-F]+|0o?[0-7]+|-?\d+)-)?(0x[0-9a-fA-F]+|0o?[0-7]+|\d+)(?:/(-?\d+))?(?::(.+))?$",
+    )
+    .expect("valid regex")
+});
+
 fn sequence(terms: &[Value], kw: &Args) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
-    let mut specs: Vec<(
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        Option<String>,
-    )> = Vec::new();
+    let mut specs: Vec<SeqSpec> = Vec::new();
     let kwint = |n: &str| {
         kw.kwarg(n)
             .and_then(|v| to_i64(&v).or_else(|| parse_num(&py_str(&v))))
@@ -527,8 +557,7 @@ fn sequence(terms: &[Value], kw: &Args) -> Result<Vec<Value>, Error> {
             }
         } else {
             // Shortcut form: [start-]end[/stride][:format]
-            let re = regex::Regex::new(r"^(?:(0x[0-9a-fA-F]+|0o?[0-7]+|-?\d+)-)?(0x[0-9a-fA-F]+|0o?[0-7]+|\d+)(?:/(-?\d+))?(?::(.+))?$")
-                .expect("valid regex");
+            let re = &*SEQ_SHORTCUT;
             let c = re
                 .captures(s.trim())
                 .ok_or_else(|| err(format!("can't parse sequence term '{s}'")))?;

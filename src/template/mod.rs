@@ -134,6 +134,42 @@ fn build_env(shared: &Arc<Shared>, trim_blocks: bool) -> Environment<'static> {
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(methods::call_method);
     env.set_formatter(pyfmt::formatter);
+    // `{% include %}` / `{% import %}` / `{% extends %}`: relative names resolve against the
+    // search dirs (`templates/NAME`, then `NAME`) to absolute paths, which the loader reads.
+    // Keying the cache by absolute path keeps roles with same-named files apart.
+    let sh = shared.clone();
+    env.set_path_join_callback(move |name, parent| {
+        let p = std::path::Path::new(name);
+        if p.is_absolute() {
+            return name.into();
+        }
+        let parent_dir = std::path::Path::new(parent)
+            .parent()
+            .filter(|d| d.is_absolute());
+        let dirs = sh.search_dirs.read().map(|d| d.clone()).unwrap_or_default();
+        let mut candidates: Vec<PathBuf> = parent_dir.map(|d| vec![d.join(p)]).unwrap_or_default();
+        for d in &dirs {
+            candidates.push(d.join("templates").join(p));
+            candidates.push(d.join(p));
+        }
+        candidates
+            .into_iter()
+            .find(|c| c.is_file())
+            .map(|c| c.to_string_lossy().into_owned().into())
+            .unwrap_or_else(|| name.into())
+    });
+    env.set_loader(|name| {
+        let p = std::path::Path::new(name);
+        if !p.is_absolute() || !p.is_file() {
+            return Ok(None);
+        }
+        std::fs::read_to_string(p).map(Some).map_err(|e| {
+            minijinja::Error::new(
+                ErrorKind::TemplateNotFound,
+                format!("could not read {name}: {e}"),
+            )
+        })
+    });
     filters::register(&mut env);
     jtests::register(&mut env);
     lookups::register(&mut env, shared.clone());
@@ -146,7 +182,9 @@ impl Templar {
             omit: format!("__omit_place_holder__{}", random_hex(40)),
             search_dirs: RwLock::new(Vec::new()),
         });
-        let env = build_env(&shared, false);
+        // Ansible's Templar sets trim_blocks for every string it renders, not only for the
+        // template module (a `block: |` with `{% for %}` lines renders without blank lines).
+        let env = build_env(&shared, true);
         let file_env = build_env(&shared, true);
         let omit_value = Value::from(shared.omit.clone());
         Templar {
@@ -393,6 +431,29 @@ impl Templar {
             .template_from_str(text)
             .map(|_| ())
             .map_err(|e| template_error(e, text, origin))
+    }
+
+    /// Syntax-only check of a bare expression (a conditional), for `muster validate`.
+    pub fn check_expr_syntax(&self, expr: &str, origin: &Origin) -> Result<()> {
+        let trimmed = expr.trim();
+        match single_expression(trimmed) {
+            Some(inner) => {
+                let shifted = Origin {
+                    col: origin.col + 2,
+                    ..origin.clone()
+                };
+                self.env
+                    .compile_expression(inner)
+                    .map(|_| ())
+                    .map_err(|e| template_error(e, inner, &shifted))
+            }
+            None if has_markup(trimmed) => self.check_syntax(trimmed, origin),
+            None => self
+                .env
+                .compile_expression(expr)
+                .map(|_| ())
+                .map_err(|e| template_error(e, expr, origin)),
+        }
     }
 
     /// Top-level variable names a template references (without locals it sets itself).

@@ -242,6 +242,11 @@ fn write_json(v: &serde_json::Value, o: &JsonOpts, level: usize, out: &mut Strin
 // ---------------------------------------------------------------------------------------------
 // YAML, the way PyYAML's `yaml.dump` writes it.
 
+/// Plain scalars YAML 1.1 reads as numbers or timestamps.
+static YAML_NON_STRING: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^([-+]?(0b[01_]+|0x[0-9a-fA-F_]+|0o?[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])*|([0-9][0-9_]*)?\.[0-9_]*([eE][-+][0-9]+)?|[0-9][0-9_]*([eE][-+]?[0-9]+))|\d{4}-\d\d?-\d\d?([Tt ].*)?)$").expect("valid regex")
+});
+
 /// Strings PyYAML would read back as something else than a string, so it quotes them.
 fn yaml_needs_quotes(s: &str) -> bool {
     if s.is_empty() || s.trim() != s {
@@ -255,10 +260,7 @@ fn yaml_needs_quotes(s: &str) -> bool {
         return true;
     }
     // Numbers (ints, floats, sexagesimal-ish, dates) read back as non-strings.
-    let numeric = regex::Regex::new(
-        r"^([-+]?(0b[01_]+|0x[0-9a-fA-F_]+|0o?[0-7_]+|[0-9][0-9_]*(:[0-5]?[0-9])*|([0-9][0-9_]*)?\.[0-9_]*([eE][-+][0-9]+)?|[0-9][0-9_]*([eE][-+]?[0-9]+))|\d{4}-\d\d?-\d\d?([Tt ].*)?)$",
-    )
-    .expect("valid regex");
+    let numeric = &*YAML_NON_STRING;
     if numeric.is_match(s) {
         return true;
     }

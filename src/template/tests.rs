@@ -49,6 +49,18 @@ fn r(text: &str) -> String {
         .unwrap_or_else(|e| panic!("{text}: {}", e.render()))
 }
 
+#[test]
+fn render_str_plain_values() {
+    assert_eq!(r("{{ n }}"), "42");
+    assert_eq!(r("{{ f }}"), "3.7");
+    assert_eq!(r("{{ s_num | int * 2 }}"), "24");
+    assert_eq!(r("{{ users[0].groups }}"), "['wheel', 'dev']");
+    assert_eq!(
+        r("{{ {'k': none, 'b': false} }}"),
+        "{'k': None, 'b': False}"
+    );
+}
+
 fn rerr(text: &str) -> String {
     match templar().render_str(text, &vars(), &origin()) {
         Ok(s) => panic!("{text}: expected an error, got {s:?}"),
@@ -468,6 +480,22 @@ fn misc_filters() {
             "1024 4 2",
         ),
         ("{{ 'x' | mandatory }}", "x"),
+        ("{{ now(fmt='%Y') | int > 2000 }} {{ now(true) | length }}", "True 26"),
+        ("{{ d | ansible.builtin.to_json }} {{ '1.2' is ansible.builtin.version('1.1', '>') }}", "{\"a\": 1, \"b\": {\"x\": 1, \"y\": [1, 2]}} True"),
+        ("{{ 'x' ~ true ~ none }}", "xTrueNone"),
+        ("{{ 'test' | to_uuid }}", "f4fb6740-9e00-5ac4-9581-f24b6ecfe71e"),
+        ("{{ 1024 | human_readable }} {{ 0 | human_readable }} {{ 1048576 | human_readable(unit='K') }}", "1.00 KB 0.00 Bytes 1024.00 KB"),
+        ("{{ '1 KB' | human_to_bytes }} {{ '1.5M' | human_to_bytes }} {{ '10' | human_to_bytes('K') }}", "1024 1572864 10240"),
+        ("{{ [1, 2, 3] | combinations(2) | list }}", "[[1, 2], [1, 3], [2, 3]]"),
+        ("{{ [1, 2, 3] | permutations(2) | list }}", "[[1, 2], [1, 3], [2, 1], [2, 3], [3, 1], [3, 2]]"),
+        ("{{ '/' | realpath }}", "/"),
+        ("{{ '/etc/nginx/x.conf' | relpath('/etc') }} {{ '/a/b' | relpath('/a/c/d') }}", "nginx/x.conf ../../b"),
+        ("{{ 'http://u:p@Example.com:8080/p/x?q=1#f' | urlsplit('hostname') }}", "example.com"),
+        ("{{ 'http://u:p@Example.com:8080/p/x?q=1#f' | urlsplit('port') }}", "8080"),
+        (
+            "{{ 'https://host/path?a=b#top' | urlsplit }}",
+            "{'fragment': 'top', 'hostname': 'host', 'netloc': 'host', 'password': None, 'path': '/path', 'port': None, 'query': 'a=b', 'scheme': 'https', 'username': None}",
+        ),
     ]);
 }
 
@@ -779,6 +807,26 @@ fn syntax_errors_point_inside_the_file() {
 }
 
 #[test]
+fn expression_syntax_checks() {
+    let t = templar();
+    let o = Origin::new("site.yml", 4, 11);
+    assert!(t.check_expr_syntax("x is defined and y == 'z'", &o).is_ok());
+    assert!(t.check_expr_syntax("{{ x }}", &o).is_ok());
+    match t.check_expr_syntax("x ==", &o).unwrap_err() {
+        Error::Input {
+            loc: Some(loc),
+            msg,
+            ..
+        } => {
+            assert_eq!((loc.line, loc.col > 11), (4, true), "{msg}");
+            assert!(msg.contains("syntax error"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(t.check_expr_syntax("{{ x ( }}", &o).is_err());
+}
+
+#[test]
 fn unknown_filter_is_named() {
     let r = rerr("{{ name | no_such_filter }}");
     assert!(r.contains("no_such_filter"), "{r}");
@@ -924,10 +972,11 @@ fn file_templates_trim_blocks_and_keep_newline() {
         t.render_file_template(text, &vars(), &origin()).unwrap(),
         "a\nb\nc\nend\n"
     );
-    // Plain strings keep Jinja's defaults (no trim_blocks), and the trailing newline.
+    // Plain strings too: Ansible renders every string with trim_blocks (checked against
+    // ansible-playbook's output for a blockinfile `block: |` with a for loop).
     assert_eq!(
         t.render_str(text, &vars(), &origin()).unwrap(),
-        "\na\n\nb\n\nc\n\nend\n"
+        "a\nb\nc\nend\n"
     );
 }
 
@@ -977,4 +1026,40 @@ fn py_repr_matches_python() {
     ] {
         assert_eq!(py_repr(&v), want);
     }
+}
+
+#[test]
+fn templar_is_shareable_across_host_tasks() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Templar>();
+    assert_send_sync::<Origin>();
+}
+
+#[test]
+fn includes_and_imports_resolve_in_search_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let tdir = dir.path().join("templates");
+    std::fs::create_dir_all(&tdir).unwrap();
+    std::fs::write(tdir.join("part.j2"), "part={{ name }}").unwrap();
+    std::fs::write(
+        tdir.join("macros.j2"),
+        "{% macro hi(x) %}hi {{ x }}{% endmacro %}",
+    )
+    .unwrap();
+    let t = Templar::new();
+    t.set_search_dirs(vec![dir.path().to_path_buf()]);
+    let out = t
+        .render_file_template(
+            "{% include 'part.j2' %}\n{% import 'macros.j2' as m %}{{ m.hi(name) }}\n",
+            &vars(),
+            &origin(),
+        )
+        .unwrap();
+    // trim_blocks eats the newline after a block tag, as in Ansible.
+    assert_eq!(out, "part=worldhi world\n");
+    let e = t
+        .render_str("{% include 'missing.j2' %}", &vars(), &origin())
+        .unwrap_err()
+        .render();
+    assert!(e.contains("missing.j2"), "{e}");
 }

@@ -59,9 +59,12 @@ pub(crate) fn cmp_loose(a: &str, b: &str) -> Ordering {
 
 /// StrictVersion: `N.N[.N][(a|b)N]`.
 pub(crate) fn cmp_strict(a: &str, b: &str) -> Result<Ordering, String> {
-    fn parse(v: &str) -> Result<(u64, u64, u64, Option<(char, u64)>), String> {
-        let re = regex::Regex::new(r"^(\d+)\.(\d+)(\.(\d+))?([ab](\d+))?$").expect("valid regex");
-        let c = re
+    type Strict = (u64, u64, u64, Option<(char, u64)>);
+    static RE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^(\d+)\.(\d+)(\.(\d+))?([ab](\d+))?$").expect("valid regex")
+    });
+    fn parse(v: &str) -> Result<Strict, String> {
+        let c = RE
             .captures(v)
             .ok_or_else(|| format!("invalid version number '{v}'"))?;
         let n = |i: usize| {
