@@ -12,6 +12,7 @@ pub mod facts;
 pub mod inventory;
 pub mod modules;
 pub mod playbook;
+pub mod policy;
 pub mod runner;
 pub mod template;
 pub mod transport;

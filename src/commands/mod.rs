@@ -1,7 +1,8 @@
 //! One function per subcommand; `dispatch` picks it. Each returns the exit code it earned
 //! or an `Error` that `run` renders once.
 
-mod apply;
+pub(crate) mod apply;
+mod audit;
 mod facts;
 mod inventory;
 mod ping;
@@ -25,7 +26,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Apply(a) => apply::apply(&config, &a.playbooks, a.check, a.diff, &a.play),
         Command::Check(a) => apply::apply(&config, &a.playbooks, true, true, &a.play),
-        Command::Audit(_) => Err(Error::NotImplemented("audit")),
+        Command::Audit(a) => audit::audit(&config, &a),
         Command::Remediate(_) => Err(Error::NotImplemented("remediate")),
         Command::Facts => facts::facts(&config),
         Command::Validate(a) => validate::validate(&config, &a),

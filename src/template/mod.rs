@@ -22,7 +22,7 @@ mod jtests;
 mod lookups;
 mod methods;
 mod pyfmt;
-mod version;
+pub mod version;
 
 #[cfg(test)]
 mod tests;

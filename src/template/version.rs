@@ -347,3 +347,14 @@ pub(crate) fn compare(a: &str, b: &str, op: &str, kind: &str) -> Result<bool, St
         }
     })
 }
+
+/// Orders two versions the way a package manager does: `dpkg` (Debian), `rpm`, `semver`, or
+/// loose (Python's LooseVersion: apk, macOS app versions, anything else).
+pub fn cmp_for(manager: &str, a: &str, b: &str) -> Ordering {
+    match manager {
+        "dpkg" | "apt" | "deb" => cmp_dpkg(a, b),
+        "rpm" | "dnf" | "yum" => cmp_rpm(a, b),
+        "semver" => cmp_semver(a, b).unwrap_or_else(|_| cmp_loose(a, b)),
+        _ => cmp_loose(a, b),
+    }
+}

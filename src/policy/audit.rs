@@ -1,0 +1,387 @@
+//! Audits one host against policies: facts and the installed-package list in one exec, then
+//! every control's probes batched into one script (a second exec), judged on the controller.
+//! Modules used as checks plan on the host (read-only) and pass when in sync.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use super::checks::{self, batch_script, parse_batch, CheckCtx, Finding, Probe, Status};
+use super::waivers::Waiver;
+use super::{Control, Policy, Severity};
+use crate::error::{Error, Result};
+use crate::modules::{ModuleCtx, SearchPaths};
+use crate::template::{Origin, Templar};
+use crate::transport::Transport;
+
+/// A control's outcome on one host, as the Audit JSON contract names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlResult {
+    pub control: String,
+    pub title: String,
+    pub severity: Severity,
+    pub policy: String,
+    pub status: Status,
+    pub observed: Value,
+    pub expected: Value,
+    pub message: String,
+    pub waiver: Option<Value>,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub finding: Value,
+}
+
+/// One host's audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostAudit {
+    pub name: String,
+    pub reachable: bool,
+    pub platform: String,
+    pub score: Option<f64>,
+    pub results: Vec<ControlResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Exec round trips after connecting (the budget is two).
+    pub execs: u64,
+}
+
+/// Everything an audit run shares across hosts.
+pub struct AuditCtx {
+    pub policies: Vec<Policy>,
+    pub templar: Templar,
+    pub waivers: Vec<Waiver>,
+    pub extra_vars: Map<String, Value>,
+    pub today: String,
+}
+
+const PKG_MARK: &str = "@@muster-audit:packages@@";
+
+/// The platform name reports use: `debian`, `ubuntu`, `rhel`, `alpine`, `macos`, `windows`...
+pub fn platform_of(facts: &Map<String, Value>) -> String {
+    let f = |k: &str| {
+        facts
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    match (f("system").as_str(), f("distribution").as_str()) {
+        ("darwin", _) => "macos".into(),
+        ("win32nt", _) | (_, "windows") => "windows".into(),
+        (_, "redhat") => "rhel".into(),
+        (_, "") => f("system"),
+        (_, d) => d.to_string(),
+    }
+}
+
+/// Score of a set of results: 100 × Σ(weight × credit) / Σ(weight) over controls that count,
+/// where pass and waived earn 1, warn 0.5, fail and error 0; skipped controls and `info`
+/// ones do not count. None when nothing counts.
+pub fn score(results: &[ControlResult]) -> Option<f64> {
+    let mut num = 0.0;
+    let mut den = 0.0;
+    for r in results {
+        let credit = match r.status {
+            Status::Pass | Status::Waived => 1.0,
+            Status::Warn => 0.5,
+            Status::Fail | Status::Error => 0.0,
+            Status::Skip => continue,
+        };
+        let w = r.severity.weight();
+        num += w * credit;
+        den += w;
+    }
+    (den > 0.0).then(|| (num / den * 1000.0).round() / 10.0)
+}
+
+fn result(c: &Control, f: Finding) -> ControlResult {
+    ControlResult {
+        control: c.id.clone(),
+        title: c.title.clone(),
+        severity: c.severity,
+        policy: c.policy.clone(),
+        status: f.status,
+        observed: f.observed,
+        expected: f.expected,
+        message: f.message,
+        waiver: None,
+        finding: f.data,
+    }
+}
+
+impl AuditCtx {
+    /// Audits one connected host.
+    pub async fn audit_host(
+        &self,
+        t: Arc<dyn Transport>,
+        name: &str,
+        host_vars: &Map<String, Value>,
+    ) -> HostAudit {
+        let before = t.op_counts().execs;
+        let mut audit = HostAudit {
+            name: name.to_string(),
+            reachable: true,
+            platform: String::new(),
+            score: None,
+            results: vec![],
+            error: None,
+            execs: 0,
+        };
+        match self
+            .audit_inner(t.as_ref(), name, host_vars, &mut audit)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) => {
+                audit.error = Some(match &e {
+                    Error::Host { msg, .. } => msg.clone(),
+                    other => other.render(),
+                });
+                if matches!(
+                    e,
+                    Error::Host {
+                        kind: crate::error::HostErrorKind::Unreachable,
+                        ..
+                    }
+                ) {
+                    audit.reachable = false;
+                }
+            }
+        }
+        audit.execs = t.op_counts().execs - before;
+        audit.score = score(&audit.results);
+        audit
+    }
+
+    async fn audit_inner(
+        &self,
+        t: &dyn Transport,
+        name: &str,
+        host_vars: &Map<String, Value>,
+        audit: &mut HostAudit,
+    ) -> Result<()> {
+        // Round trip 1: facts and the installed package names.
+        let script = format!(
+            "{}\necho '{PKG_MARK}'\n(dpkg-query -W -f='${{Package}}\\n' 2>/dev/null || rpm -qa --qf '%{{NAME}}\\n' 2>/dev/null || apk info 2>/dev/null) | sort -u\n",
+            crate::facts::script()
+        );
+        let out = t
+            .exec(&crate::transport::quote::sh_c(&script), None)
+            .await?;
+        let text = out.stdout_str();
+        let (facts_text, pkgs_text) = text.split_once(PKG_MARK).unwrap_or((&text, ""));
+        let facts = crate::facts::parse(facts_text).map_err(|e| {
+            Error::host(
+                name,
+                crate::error::HostErrorKind::Failed,
+                format!("gathering facts failed: {e}"),
+            )
+        })?;
+        audit.platform = platform_of(&facts);
+        let packages: Vec<Value> = pkgs_text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| json!(l))
+            .collect();
+
+        // Variables: policy vars (templated, lowest), inventory, facts, -e.
+        let mut base = host_vars.clone();
+        crate::facts::inject(&mut base, facts.clone());
+        base.insert("muster_packages".into(), Value::Array(packages));
+        base.insert("muster_platform".into(), json!(audit.platform));
+        base.insert("inventory_hostname".into(), json!(name));
+        base.extend(self.extra_vars.clone());
+
+        // Per control: condition, rendered arguments, check, probes (keys namespaced).
+        enum Plan {
+            Done(Finding),
+            Probes(Box<dyn checks::Check>, Vec<Probe>),
+            Module(Box<dyn crate::modules::Module>),
+        }
+        let mut plans: Vec<(&Control, Value, Plan)> = Vec::new();
+        for policy in &self.policies {
+            let mut vars = Map::new();
+            let pv = Value::Object(base.clone());
+            for (k, v) in &policy.vars {
+                if base.contains_key(k) {
+                    continue; // inventory and -e override policy defaults
+                }
+                let origin = Origin::new(&policy.path, 1, 1);
+                let rendered = self
+                    .templar
+                    .render_value(v, &pv, &origin)
+                    .unwrap_or(v.clone());
+                vars.insert(k.clone(), rendered);
+            }
+            vars.extend(base.clone());
+            let vars = Value::Object(vars);
+            for c in &policy.controls {
+                let origin =
+                    Origin::new(&c.loc.file, c.loc.line, c.loc.col).with_task(c.id.clone());
+                let mut skip = None;
+                for cond in &c.when {
+                    match self.templar.eval_condition(cond, &vars, &origin) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            skip = Some(format!(
+                                "does not apply: `{}` is false here",
+                                cond.as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| cond.to_string())
+                            ));
+                            break;
+                        }
+                        Err(e) => {
+                            skip = Some(String::new());
+                            plans.push((
+                                c,
+                                vars.clone(),
+                                Plan::Done(Finding::error(format!(
+                                    "condition failed: {}",
+                                    e.render()
+                                ))),
+                            ));
+                            break;
+                        }
+                    }
+                }
+                match skip {
+                    Some(s) if s.is_empty() => continue,
+                    Some(s) => {
+                        plans.push((c, vars.clone(), Plan::Done(Finding::skip(s))));
+                        continue;
+                    }
+                    None => {}
+                }
+                let args = match self.templar.render_value(&c.args, &vars, &origin) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        plans.push((c, vars.clone(), Plan::Done(Finding::error(e.render()))));
+                        continue;
+                    }
+                };
+                let plan = if let Some(build) = checks::builtin(&c.kind) {
+                    match build(&args) {
+                        Ok(check) => {
+                            let probes = check.probes(&facts);
+                            Plan::Probes(check, probes)
+                        }
+                        Err(inv) => Plan::Done(Finding::error(inv.0)),
+                    }
+                } else if let Some(def) = crate::modules::find(&c.kind) {
+                    match args.as_object().map(|m| (def.build)(m)) {
+                        Some(Ok(m)) => Plan::Module(m),
+                        Some(Err(e)) => Plan::Done(Finding::error(format!("{}: {e}", c.kind))),
+                        None => Plan::Done(Finding::error(format!(
+                            "{}: arguments must be a mapping",
+                            c.kind
+                        ))),
+                    }
+                } else {
+                    Plan::Done(Finding::error(format!("unknown check kind `{}`", c.kind)))
+                };
+                plans.push((c, vars.clone(), plan));
+            }
+        }
+
+        // Round trip 2: every probe of every control in one script.
+        let mut all: Vec<Probe> = Vec::new();
+        for (i, (_, _, p)) in plans.iter().enumerate() {
+            if let Plan::Probes(_, probes) = p {
+                for pr in probes {
+                    all.push(Probe::new(format!("{i}:{}", pr.key), pr.script.clone()));
+                }
+            }
+        }
+        let outputs = if all.is_empty() {
+            HashMap::new()
+        } else {
+            let out = t
+                .exec(&crate::transport::quote::sh_c(&batch_script(&all)), None)
+                .await?;
+            parse_batch(&all, &out.stdout_str())
+        };
+
+        for (i, (c, vars, plan)) in plans.into_iter().enumerate() {
+            let finding = match plan {
+                Plan::Done(f) => f,
+                Plan::Probes(check, probes) => {
+                    let mine: HashMap<String, checks::ProbeOut> = probes
+                        .iter()
+                        .filter_map(|p| {
+                            outputs
+                                .get(&format!("{i}:{}", p.key))
+                                .map(|o| (p.key.clone(), o.clone()))
+                        })
+                        .collect();
+                    check.evaluate(&CheckCtx {
+                        facts: &facts,
+                        vars: &vars,
+                        out: &mine,
+                    })
+                }
+                Plan::Module(m) => {
+                    let origin =
+                        Origin::new(&c.loc.file, c.loc.line, c.loc.col).with_task(c.id.clone());
+                    let render =
+                        |text: &str, v: &Value| self.templar.render_file_template(text, v, &origin);
+                    let dir = c
+                        .loc
+                        .file
+                        .parent()
+                        .map(|p| p.to_path_buf())
+                        .unwrap_or_default();
+                    let search = SearchPaths {
+                        files: vec![dir.join("files"), dir.clone()],
+                        templates: vec![dir.join("templates"), dir],
+                    };
+                    let ctx = ModuleCtx {
+                        host: name,
+                        transport: t,
+                        vars: &vars,
+                        render: &render,
+                        search: &search,
+                        planned: &[],
+                    };
+                    match m.plan(&ctx).await {
+                        Ok(p) if p.is_in_sync() => Finding::new(
+                            Status::Pass,
+                            json!({"in_sync": true}),
+                            json!({"in_sync": true}),
+                            format!("{} would change nothing", c.kind),
+                        ),
+                        Ok(p) => {
+                            let changes: Vec<Value> = p.changes.iter().map(|ch| json!({"field": ch.field.to_string(), "before": ch.before, "after": ch.after, "diff": ch.diff.as_ref().map(|d| crate::engine::report::render_change(ch, false).replace(&d.path, &d.path))})).collect();
+                            let summary: Vec<String> =
+                                p.changes.iter().map(|ch| ch.field.to_string()).collect();
+                            Finding::new(
+                                Status::Fail,
+                                json!({"changes": changes}),
+                                json!({"in_sync": true}),
+                                format!("{} would change {}", c.kind, summary.join(", ")),
+                            )
+                        }
+                        Err(e) => Finding::error(match e {
+                            Error::Host { msg, .. } => msg,
+                            other => other.render(),
+                        }),
+                    }
+                }
+            };
+            let mut r = result(c, finding);
+            if let Some(w) = self.waivers.iter().find(|w| w.matches(&c.id, name)) {
+                let info = json!({"reason": w.reason, "owner": w.owner, "expires": w.expires, "expired": w.expired(&self.today), "original_status": r.status});
+                if !w.expired(&self.today)
+                    && matches!(r.status, Status::Fail | Status::Warn | Status::Error)
+                {
+                    r.status = Status::Waived;
+                }
+                r.waiver = Some(info);
+            }
+            audit.results.push(r);
+        }
+        Ok(())
+    }
+}
