@@ -57,6 +57,56 @@ pub struct AuditCtx {
 
 const PKG_MARK: &str = "@@muster-audit:packages@@";
 
+/// Windows hosts are reached over OpenSSH and spoken to in PowerShell; the inventory says so
+/// as Ansible's does (`ansible_shell_type: powershell` or `cmd`, or `ansible_os_family: Windows`).
+pub fn is_windows_host(vars: &Map<String, Value>) -> bool {
+    let v = |k: &str| {
+        vars.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    matches!(v("ansible_shell_type").as_str(), "powershell" | "cmd")
+        || v("ansible_os_family") == "windows"
+}
+
+/// Facts of a Windows host with Ansible's names, and its installed programs, as JSON.
+pub const WINDOWS_FACTS: &str = r#"$ProgressPreference = 'SilentlyContinue'
+[Console]::OutputEncoding = [Text.Encoding]::UTF8
+$os = Get-CimInstance Win32_OperatingSystem
+$cs = Get-CimInstance Win32_ComputerSystem
+$keys = 'HKLM:\Software\Microsoft\Windows\CurrentVersion\Uninstall\*','HKLM:\Software\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\*','HKCU:\Software\Microsoft\Windows\CurrentVersion\Uninstall\*'
+$pkgs = @(Get-ItemProperty $keys -ErrorAction SilentlyContinue | Where-Object { $_.DisplayName } | ForEach-Object { $_.DisplayName } | Sort-Object -Unique)
+[ordered]@{
+  system = 'Win32NT'; os_family = 'Windows'; distribution = [string]$os.Caption
+  distribution_version = [string]$os.Version; distribution_major_version = ([string]$os.Version).Split('.')[0]
+  kernel = [string]$os.Version; architecture = [string]$os.OSArchitecture
+  hostname = $env:COMPUTERNAME; nodename = $env:COMPUTERNAME; fqdn = [System.Net.Dns]::GetHostEntry('').HostName
+  user_id = $env:USERNAME; processor_count = [int]$cs.NumberOfProcessors
+  memtotal_mb = [int]($cs.TotalPhysicalMemory / 1MB)
+  date_time = @{ epoch = [string][DateTimeOffset]::UtcNow.ToUnixTimeSeconds(); iso8601 = [DateTime]::UtcNow.ToString('yyyy-MM-ddTHH:mm:ssZ') }
+  muster_packages = $pkgs
+} | ConvertTo-Json -Depth 4 -Compress
+"#;
+
+/// Parses `WINDOWS_FACTS` output into facts and the program list.
+pub fn parse_windows_facts(
+    text: &str,
+) -> std::result::Result<(Map<String, Value>, Vec<Value>), String> {
+    let start = text.find('{').ok_or("no JSON in the output")?;
+    let v: Value =
+        serde_json::from_str(text[start..].trim()).map_err(|e| format!("bad JSON: {e}"))?;
+    let Value::Object(mut m) = v else {
+        return Err("expected a JSON object".into());
+    };
+    let pkgs = match m.remove("muster_packages") {
+        Some(Value::Array(a)) => a,
+        Some(Value::String(s)) => vec![Value::String(s)],
+        _ => vec![],
+    };
+    Ok((m, pkgs))
+}
+
 /// The platform name reports use: `debian`, `ubuntu`, `rhel`, `alpine`, `macos`, `windows`...
 pub fn platform_of(facts: &Map<String, Value>) -> String {
     let f = |k: &str| {
@@ -162,29 +212,44 @@ impl AuditCtx {
         audit: &mut HostAudit,
     ) -> Result<()> {
         // Round trip 1: facts and the installed package names.
-        let script = format!(
-            "{}\necho '{PKG_MARK}'\n(dpkg-query -W -f='${{Package}}\\n' 2>/dev/null || rpm -qa --qf '%{{NAME}}\\n' 2>/dev/null || apk info 2>/dev/null) | sort -u\n",
-            crate::facts::script()
-        );
-        let out = t
-            .exec(&crate::transport::quote::sh_c(&script), None)
-            .await?;
-        let text = out.stdout_str();
-        let (facts_text, pkgs_text) = text.split_once(PKG_MARK).unwrap_or((&text, ""));
-        let facts = crate::facts::parse(facts_text).map_err(|e| {
-            Error::host(
-                name,
-                crate::error::HostErrorKind::Failed,
-                format!("gathering facts failed: {e}"),
-            )
-        })?;
+        let windows = is_windows_host(host_vars);
+        let (facts, packages) = if windows {
+            let out = t
+                .exec(&checks::powershell_command(WINDOWS_FACTS), None)
+                .await?;
+            parse_windows_facts(&out.stdout_str()).map_err(|e| {
+                Error::host(
+                    name,
+                    crate::error::HostErrorKind::Failed,
+                    format!("gathering Windows facts failed: {e}"),
+                )
+            })?
+        } else {
+            let script = format!(
+                "{}\necho '{PKG_MARK}'\n(dpkg-query -W -f='${{Package}}\\n' 2>/dev/null || rpm -qa --qf '%{{NAME}}\\n' 2>/dev/null || apk info 2>/dev/null) | sort -u\n",
+                crate::facts::script()
+            );
+            let out = t
+                .exec(&crate::transport::quote::sh_c(&script), None)
+                .await?;
+            let text = out.stdout_str();
+            let (facts_text, pkgs_text) = text.split_once(PKG_MARK).unwrap_or((&text, ""));
+            let facts = crate::facts::parse(facts_text).map_err(|e| {
+                Error::host(
+                    name,
+                    crate::error::HostErrorKind::Failed,
+                    format!("gathering facts failed: {e}"),
+                )
+            })?;
+            let packages: Vec<Value> = pkgs_text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| json!(l))
+                .collect();
+            (facts, packages)
+        };
         audit.platform = platform_of(&facts);
-        let packages: Vec<Value> = pkgs_text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(|l| json!(l))
-            .collect();
 
         // Variables: policy vars (templated, lowest), inventory, facts, -e.
         let mut base = host_vars.clone();
@@ -383,5 +448,70 @@ impl AuditCtx {
             audit.results.push(r);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_facts_and_hosts() {
+        let out = "#< CLIXML noise\r\n{\"system\":\"Win32NT\",\"os_family\":\"Windows\",\"distribution\":\"Microsoft Windows 11 Pro\",\"distribution_version\":\"10.0.22631\",\"muster_packages\":[\"7-Zip 23.01 (x64)\",\"Mozilla Firefox (x64 en-US)\"]}\r\n";
+        let (facts, pkgs) = parse_windows_facts(out).unwrap();
+        assert_eq!(platform_of(&facts), "windows");
+        assert_eq!(pkgs.len(), 2);
+        let mut v = Map::new();
+        v.insert("ansible_shell_type".into(), json!("powershell"));
+        assert!(is_windows_host(&v));
+        assert!(!is_windows_host(&Map::new()));
+    }
+
+    #[test]
+    fn powershell_is_encoded_utf16le() {
+        use base64::Engine;
+        let cmd = checks::powershell_command("Get-Date");
+        let b64 = cmd.rsplit(' ').next().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let units: Vec<u16> = bytes
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        assert_eq!(String::from_utf16(&units).unwrap(), "Get-Date");
+        assert!(cmd.starts_with("powershell -NoProfile -NonInteractive -EncodedCommand "));
+    }
+
+    #[test]
+    fn scores_weigh_severity() {
+        let r = |sev, status| ControlResult {
+            control: "c".into(),
+            title: "t".into(),
+            severity: sev,
+            policy: "p".into(),
+            status,
+            observed: Value::Null,
+            expected: Value::Null,
+            message: String::new(),
+            waiver: None,
+            finding: Value::Null,
+        };
+        assert_eq!(
+            score(&[
+                r(Severity::Critical, Status::Pass),
+                r(Severity::Low, Status::Fail)
+            ]),
+            Some(90.9)
+        );
+        assert_eq!(score(&[r(Severity::High, Status::Warn)]), Some(50.0));
+        assert_eq!(score(&[r(Severity::High, Status::Skip)]), None);
+        assert_eq!(
+            score(&[
+                r(Severity::Medium, Status::Waived),
+                r(Severity::Medium, Status::Error)
+            ]),
+            Some(50.0)
+        );
     }
 }

@@ -122,6 +122,7 @@ pub trait Check: Send + Sync {
 }
 
 /// A validation message and optional help, for the policy loader.
+#[derive(Debug)]
 pub struct Invalid(pub String, pub Option<String>);
 
 type Builder = fn(&Value) -> Result<Box<dyn Check>, Invalid>;
@@ -208,20 +209,61 @@ pub fn has_markup(v: &Value) -> bool {
 /// and exit status under the probe's key. Nothing user-controlled enters the script except
 /// through the checks' own quoting.
 pub fn batch_script(probes: &[Probe]) -> String {
+    // Every section is closed by a newline of ours before the next marker, so output without
+    // a trailing newline stays intact; the parser removes exactly that newline.
     let mut s =
         String::from("T=$(mktemp -d 2>/dev/null || echo /tmp/.muster-probe-$$); mkdir -p \"$T\"\n");
     for (i, p) in probes.iter().enumerate() {
         s.push_str(&format!(
-            "echo '@@muster-probe:{i}@@'\n( {}\n) 2>\"$T/{i}.err\" </dev/null\necho \"@@muster-rc:{i}:$?@@\"\n",
+            "echo '@@muster-probe:{i}@@'\n( {}\n) 2>\"$T/{i}.err\" </dev/null\nprintf '\\n@@muster-rc:{i}:%s@@\\n' \"$?\"\n",
             p.script
         ));
     }
     for i in 0..probes.len() {
         s.push_str(&format!(
-            "echo '@@muster-err:{i}@@'; cat \"$T/{i}.err\" 2>/dev/null\n"
+            "echo '@@muster-err:{i}@@'; cat \"$T/{i}.err\" 2>/dev/null; echo\n"
         ));
     }
-    s.push_str("rm -rf \"$T\"\n");
+    s.push_str("echo '@@muster-end@@'\nrm -rf \"$T\"\n");
+    s
+}
+
+/// Whether the host is Windows (probes are PowerShell there).
+pub fn is_windows(facts: &Map<String, Value>) -> bool {
+    facts.get("system").and_then(Value::as_str) == Some("Win32NT")
+}
+
+/// The command line that runs a PowerShell script on a Windows host over OpenSSH, whatever its
+/// default shell: `powershell -NoProfile -NonInteractive -EncodedCommand <base64 UTF-16LE>`.
+pub fn powershell_command(script: &str) -> String {
+    use base64::Engine;
+    let utf16: Vec<u8> = script
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect();
+    format!(
+        "powershell -NoProfile -NonInteractive -EncodedCommand {}",
+        base64::engine::general_purpose::STANDARD.encode(utf16)
+    )
+}
+
+/// The PowerShell twin of `batch_script`: the same markers, so `parse_batch` reads both.
+/// Each probe runs in its own script block; error records go to the probe's stderr, and the
+/// status is the native exit code, or 1 when the block raised errors.
+pub fn batch_script_ps(probes: &[Probe]) -> String {
+    let mut s = String::from(
+        "$ProgressPreference = 'SilentlyContinue'\n[Console]::OutputEncoding = [Text.Encoding]::UTF8\n$__errs = @{}\n",
+    );
+    for (i, p) in probes.iter().enumerate() {
+        s.push_str(&format!(
+            "Write-Output '@@muster-probe:{i}@@'\n$global:LASTEXITCODE = 0; $__e = @()\ntry {{\n$__o = & {{\n{}\n}} 2>&1 | ForEach-Object {{ if ($_ -is [System.Management.Automation.ErrorRecord]) {{ $__e += $_.ToString() }} else {{ $_ }} }}\n}} catch {{ $__e += $_.ToString() }}\nif ($__o) {{ $__o | Out-String -Width 4096 | Write-Output }}\n$__rc = if ($LASTEXITCODE) {{ $LASTEXITCODE }} elseif ($__e.Count -gt 0) {{ 1 }} else {{ 0 }}\n$__errs[{i}] = ($__e -join \"`n\")\nWrite-Output ''\nWrite-Output \"@@muster-rc:{i}:$__rc@@\"\n",
+            p.script
+        ));
+    }
+    for i in 0..probes.len() {
+        s.push_str(&format!("Write-Output '@@muster-err:{i}@@'; if ($__errs[{i}]) {{ Write-Output $__errs[{i}] }}; Write-Output ''\n"));
+    }
+    s.push_str("Write-Output '@@muster-end@@'\n");
     s
 }
 
@@ -234,40 +276,48 @@ pub fn parse_batch(probes: &[Probe], text: &str) -> HashMap<String, ProbeOut> {
         };
         probes.len()
     ];
+    #[derive(Clone, Copy)]
     enum Cur {
         None,
         Out(usize),
         Err(usize),
     }
+    // Removes the newline the script put before the next marker (and a CR on Windows).
+    fn close(outs: &mut [ProbeOut], cur: Cur) {
+        let buf = match cur {
+            Cur::Out(i) => outs.get_mut(i).map(|o| &mut o.stdout),
+            Cur::Err(i) => outs.get_mut(i).map(|o| &mut o.stderr),
+            Cur::None => None,
+        };
+        if let Some(b) = buf {
+            if b.ends_with('\n') {
+                b.pop();
+                if b.ends_with('\r') {
+                    b.pop();
+                }
+            }
+        }
+    }
     let mut cur = Cur::None;
     for line in text.split_inclusive('\n') {
         let t = line.trim_end_matches(['\n', '\r']);
-        if let Some(rest) = t
-            .strip_prefix("@@muster-probe:")
-            .and_then(|r| r.strip_suffix("@@"))
-        {
-            cur = rest.parse().map(Cur::Out).unwrap_or(Cur::None);
-            continue;
-        }
-        if let Some(rest) = t
-            .strip_prefix("@@muster-rc:")
-            .and_then(|r| r.strip_suffix("@@"))
-        {
-            if let Some((i, rc)) = rest.split_once(':') {
-                if let (Ok(i), Ok(rc)) = (i.parse::<usize>(), rc.parse::<i64>()) {
-                    if let Some(o) = outs.get_mut(i) {
-                        o.rc = rc;
+        if t.starts_with("@@muster-") && t.ends_with("@@") {
+            let body = &t[9..t.len() - 2];
+            close(&mut outs, cur);
+            cur = Cur::None;
+            if let Some(rest) = body.strip_prefix("probe:") {
+                cur = rest.parse().map(Cur::Out).unwrap_or(Cur::None);
+            } else if let Some(rest) = body.strip_prefix("rc:") {
+                if let Some((i, rc)) = rest.split_once(':') {
+                    if let (Ok(i), Ok(rc)) = (i.parse::<usize>(), rc.parse::<i64>()) {
+                        if let Some(o) = outs.get_mut(i) {
+                            o.rc = rc;
+                        }
                     }
                 }
+            } else if let Some(rest) = body.strip_prefix("err:") {
+                cur = rest.parse().map(Cur::Err).unwrap_or(Cur::None);
             }
-            cur = Cur::None;
-            continue;
-        }
-        if let Some(rest) = t
-            .strip_prefix("@@muster-err:")
-            .and_then(|r| r.strip_suffix("@@"))
-        {
-            cur = rest.parse().map(Cur::Err).unwrap_or(Cur::None);
             continue;
         }
         match cur {
@@ -284,6 +334,7 @@ pub fn parse_batch(probes: &[Probe], text: &str) -> HashMap<String, ProbeOut> {
             Cur::None => {}
         }
     }
+    close(&mut outs, cur);
     probes.iter().map(|p| p.key.clone()).zip(outs).collect()
 }
 
