@@ -239,6 +239,9 @@ pub struct RemediateArgs {
     /// Waivers file.
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
+    /// Extra variables, as for apply.
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -95,7 +95,8 @@ pub fn apply(
             color: use_color(config.color),
         }),
     };
-    let engine = Engine::new(config, opts, inventory, roles_path, reporter);
+    let mut engine = Engine::new(config, opts, inventory, roles_path, reporter);
+    engine.end_run_on_failed_batch(true);
     let loaded = engine.load(playbooks)?;
     let rt = runtime()?;
     let summary = rt.block_on(engine.run(&loaded))?;

@@ -3,6 +3,7 @@
 
 pub(crate) mod apply;
 mod audit;
+mod remediate;
 mod facts;
 mod inventory;
 mod ping;
@@ -11,7 +12,7 @@ mod validate;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let config = Config::from_common(&cli.common)?;
@@ -27,7 +28,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Apply(a) => apply::apply(&config, &a.playbooks, a.check, a.diff, &a.play),
         Command::Check(a) => apply::apply(&config, &a.playbooks, true, true, &a.play),
         Command::Audit(a) => audit::audit(&config, &a),
-        Command::Remediate(_) => Err(Error::NotImplemented("remediate")),
+        Command::Remediate(a) => remediate::remediate(&config, &a),
         Command::Facts => facts::facts(&config),
         Command::Validate(a) => validate::validate(&config, &a),
     }

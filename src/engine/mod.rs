@@ -83,6 +83,9 @@ struct HostState {
     escalated: HashMap<String, Arc<dyn Transport>>,
     /// Check mode: paths earlier tasks would have created on this host.
     planned: Vec<String>,
+    /// The last task that failed on this host and its result, for a rescue's
+    /// `ansible_failed_task` / `ansible_failed_result`.
+    last_failure: Option<(Value, Value)>,
 }
 
 type HostRef = Arc<Mutex<HostState>>;
@@ -102,8 +105,18 @@ struct Inherit {
     ignore_errors: bool,
     check_mode: Option<bool>,
     no_log: bool,
-    environment: Option<Value>,
+    /// `environment:` of the play and enclosing blocks, outermost first (Ansible merges
+    /// them, inner keys winning).
+    environment: Vec<Value>,
     handler: bool,
+    /// Inside a block whose `rescue` handles a failure: such a failure does not trip
+    /// any_errors_fatal or max_fail_percentage (Ansible counts only unrescued failures).
+    rescuable: bool,
+    /// `any_errors_fatal` of the enclosing blocks (None: the play's).
+    any_errors_fatal: Option<bool>,
+    /// Parameters of the include_tasks / include_role the tasks came from (Ansible's
+    /// "include params": above set_fact and registered vars, below extra vars).
+    params: Map<String, Value>,
 }
 
 /// A role's defaults and vars.
@@ -114,8 +127,14 @@ struct PlayCtx<'a> {
     play: &'a Play,
     dir: PathBuf,
     handlers: Mutex<Vec<Task>>,
-    roles: HashMap<PathBuf, RoleVars>,
+    /// Defaults and vars of the play's roles, and of roles included while it runs.
+    roles: Mutex<HashMap<PathBuf, RoleVars>>,
     hosts: Vec<String>,
+    /// Every host the play targets (all batches).
+    play_hosts: Vec<String>,
+    /// Set when the play is cut short: Some(true) by any_errors_fatal/max_fail_percentage
+    /// (no handlers, no later batches, the run ends), Some(false) by `meta: end_play`.
+    abort: Mutex<Option<bool>>,
 }
 
 /// The outcome of one task (or item) on one host.
@@ -136,6 +155,9 @@ pub struct Engine {
     reporter: Box<dyn Reporter>,
     settings: Arc<SshSettings>,
     hosts: Mutex<HashMap<String, HostRef>>,
+    /// Whether a batch whose every host failed ends the whole run (ansible-playbook's rule,
+    /// for `apply`), or only its play (for runs made of independent plays, like remediate).
+    end_run_on_failed_batch: bool,
 }
 
 const NO_LOG_MSG: &str =
@@ -170,7 +192,14 @@ impl Engine {
             reporter,
             settings,
             hosts: Mutex::new(HashMap::new()),
+            end_run_on_failed_batch: false,
         }
+    }
+
+    /// Makes a batch whose every host failed end the whole run, as ansible-playbook does
+    /// (later plays are not started).
+    pub fn end_run_on_failed_batch(&mut self, yes: bool) {
+        self.end_run_on_failed_batch = yes;
     }
 
     fn emit(&self, e: Event) {
@@ -237,19 +266,23 @@ impl Engine {
                             notified: vec![],
                             escalated: HashMap::new(),
                             planned: vec![],
+                            last_failure: None,
                         })),
                     );
                 }
             }
         }
-        for pb in playbooks {
+        'plays: for pb in playbooks {
             for play in &pb.plays {
                 let pattern = self.render_pattern(&play.hosts)?;
                 let mut names = self.inventory.select(&pattern)?;
                 if let Some(l) = &limit {
                     names.retain(|n| l.contains(n));
                 }
-                self.run_play(pb, play, names).await?;
+                if !self.run_play(pb, play, names).await? && self.end_run_on_failed_batch {
+                    // Every host of a batch failed: Ansible ends the run there.
+                    break 'plays;
+                }
             }
         }
         let hosts: Vec<HostRef> = self
@@ -295,7 +328,9 @@ impl Engine {
             .cloned()
     }
 
-    async fn run_play(&self, pb: &Playbook, play: &Play, names: Vec<String>) -> Result<()> {
+    /// Runs one play; false when every host of a batch failed (the play's later batches are
+    /// not run; with `end_run_on_failed_batch`, neither are later plays).
+    async fn run_play(&self, pb: &Playbook, play: &Play, names: Vec<String>) -> Result<bool> {
         self.emit(Event::PlayStart {
             play: play.name.clone(),
             hosts: names.clone(),
@@ -304,13 +339,19 @@ impl Engine {
             self.emit(Event::Warning {
                 msg: format!("no hosts matched `{}`; skipping play", play.hosts),
             });
-            return Ok(());
+            return Ok(true);
         }
         let mut handlers = play.handlers.clone();
         let mut roles = HashMap::new();
-        for r in &play.roles {
-            handlers.extend(r.handlers.iter().cloned());
-            roles.insert(r.path.clone(), (r.defaults.clone(), r.vars.clone()));
+        for r in play.roles.iter().chain(play.imported_roles.iter()) {
+            for hd in &r.handlers {
+                if !handlers.iter().any(|x| x.loc == hd.loc) {
+                    handlers.push(hd.clone());
+                }
+            }
+            roles
+                .entry(r.path.clone())
+                .or_insert_with(|| (r.defaults.clone(), r.vars.clone()));
         }
         // serial: batches of hosts, each running the whole play.
         let batches = batches(&names, play.serial.as_ref());
@@ -319,10 +360,17 @@ impl Engine {
                 play,
                 dir: pb.dir.clone(),
                 handlers: Mutex::new(handlers.clone()),
-                roles: roles.clone(),
+                roles: Mutex::new(roles.clone()),
                 hosts: batch.clone(),
+                play_hosts: names.clone(),
+                abort: Mutex::new(None),
             };
             let hrefs: Vec<HostRef> = batch.iter().filter_map(|n| self.host(n)).collect();
+            let down = |h: &HostRef| {
+                let s = lock(h);
+                s.failed || s.unreachable
+            };
+            let down_before = hrefs.iter().filter(|h| down(h)).count();
             for h in &hrefs {
                 let mut s = lock(h);
                 s.ended = false;
@@ -347,7 +395,7 @@ impl Engine {
                 become_user: play.become_user.clone(),
                 tags: play.tags.clone(),
                 check_mode: play.check_mode,
-                environment: play.environment.clone(),
+                environment: play.environment.iter().cloned().collect(),
                 ..Default::default()
             };
             let role_tasks: Vec<Task> = play
@@ -384,10 +432,34 @@ impl Engine {
                             .await;
                     }
                 }
+                let abort = *pc.abort.lock().unwrap_or_else(|p| p.into_inner());
+                if abort == Some(true) {
+                    break;
+                }
                 self.flush_handlers(&pc, &hrefs).await;
+                if abort.is_some() {
+                    break;
+                }
+            }
+            match *pc.abort.lock().unwrap_or_else(|p| p.into_inner()) {
+                // any_errors_fatal / max_fail_percentage: the play's later batches do not run.
+                Some(true) => return Ok(false),
+                Some(false) => return Ok(true),
+                None => {}
+            }
+            let down_now = hrefs.iter().filter(|h| down(h)).count();
+            if !hrefs.is_empty() && down_now > down_before && down_now == hrefs.len() {
+                self.emit(Event::Warning {
+                    msg: if self.end_run_on_failed_batch {
+                        "every host of the batch failed; ending the run".into()
+                    } else {
+                        "every host of the batch failed; ending the play".into()
+                    },
+                });
+                return Ok(false);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Connects to every host not yet connected, at most `forks` at once.
@@ -545,28 +617,12 @@ impl Engine {
         !s.failed && !s.unreachable && !s.ended
     }
 
-    /// Whether the tags selection runs a task with these tags.
+    /// Whether the tags selection runs a task with these tags, as Ansible decides it: an
+    /// untagged task counts as tagged `untagged`; `always` runs unless skipped by name; `never`
+    /// runs only when one of its tags is asked for by name; `tagged` and `all` do not select
+    /// `never`; `--skip-tags` wins over `--tags`.
     fn tags_allow(&self, tags: &[String]) -> bool {
-        let has = |t: &str| tags.iter().any(|x| x == t);
-        let want = &self.opts.tags;
-        let skip = &self.opts.skip_tags;
-        if !skip.is_empty()
-            && (tags.iter().any(|t| skip.contains(t))
-                || (skip.iter().any(|s| s == "all") && !has("always")))
-        {
-            return false;
-        }
-        if want.is_empty() || want.iter().any(|w| w == "all") {
-            return !has("never") || want.iter().any(|w| tags.contains(w) && w != "never");
-        }
-        if has("always") {
-            return true;
-        }
-        want.iter().any(|w| {
-            (w == "tagged" && !tags.is_empty())
-                || (w == "untagged" && tags.is_empty())
-                || tags.contains(w)
-        })
+        tags_allow(&self.opts.tags, &self.opts.skip_tags, tags)
     }
 
     /// Runs a list of tasks over hosts, linear: every host finishes a task before the next.
@@ -593,7 +649,11 @@ impl Engine {
                         always,
                     } => {
                         let child = self.inherit(inh, task);
-                        self.run_list(pc, block, &active, &child).await;
+                        let body = Inherit {
+                            rescuable: child.rescuable || !rescue.is_empty(),
+                            ..child.clone()
+                        };
+                        self.run_list(pc, block, &active, &body).await;
                         let failed_here: Vec<HostRef> =
                             active.iter().filter(|h| lock(h).failed).cloned().collect();
                         if !rescue.is_empty() && !failed_here.is_empty() {
@@ -603,6 +663,11 @@ impl Engine {
                                 s.stats.rescued += 1;
                                 // The failure was handled: Ansible does not count it.
                                 s.stats.failed = s.stats.failed.saturating_sub(1);
+                                // What failed, for the rescue tasks.
+                                if let Some((t, r)) = s.last_failure.clone() {
+                                    s.runtime.insert("ansible_failed_task".into(), t);
+                                    s.runtime.insert("ansible_failed_result".into(), r);
+                                }
                             }
                             self.run_list(pc, rescue, &failed_here, &child).await;
                         }
@@ -644,6 +709,10 @@ impl Engine {
                                 for h in hosts {
                                     lock(h).ended = true;
                                 }
+                                pc.abort
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .get_or_insert(false);
                                 return;
                             }
                             "end_host" => {
@@ -689,6 +758,12 @@ impl Engine {
                 } else {
                     active.clone()
                 };
+                // run_once: what the task sets on its host (register, set_fact, include_vars)
+                // is every host's, as in Ansible.
+                let before: Option<Map<String, Value>> = task
+                    .run_once
+                    .then(|| targets.first().map(|f| lock(f).runtime.clone()))
+                    .flatten();
                 let futs: Vec<_> = targets
                     .iter()
                     .map(|h| self.run_task_host(pc, task, inh, h))
@@ -697,33 +772,41 @@ impl Engine {
                     .buffer_unordered(self.config.forks)
                     .collect::<Vec<_>>()
                     .await;
-                if task.run_once {
-                    // run_once: the result is every host's.
-                    if let (Some(reg), Some(first)) = (&task.register, targets.first()) {
-                        let v = lock(first).runtime.get(reg).cloned();
-                        if let Some(v) = v {
-                            for h in &active[1..] {
-                                lock(h).runtime.insert(reg.clone(), v.clone());
-                            }
-                        }
+                if let (Some(before), Some(first)) = (before, targets.first()) {
+                    let after = lock(first).runtime.clone();
+                    let set: Vec<(String, Value)> = after
+                        .into_iter()
+                        .filter(|(k, v)| before.get(k) != Some(v))
+                        .collect();
+                    for h in &active[1..] {
+                        lock(h).runtime.extend(set.iter().cloned());
                     }
                 }
                 // any_errors_fatal / max_fail_percentage end the play for every host.
-                let failed = active
+                let down = |h: &HostRef| {
+                    let s = lock(h);
+                    s.failed || s.unreachable
+                };
+                let failed = active.iter().filter(|h| down(h)).count();
+                // The percentage counts every host of the batch that failed so far.
+                let failed_in_batch = pc
+                    .hosts
                     .iter()
-                    .filter(|h| {
-                        let s = lock(h);
-                        s.failed || s.unreachable
-                    })
+                    .filter_map(|n| self.host(n))
+                    .filter(down)
                     .count();
-                let too_many = pc
-                    .play
-                    .max_fail_percentage
-                    .is_some_and(|p| (failed as f64) * 100.0 / (pc.hosts.len().max(1) as f64) > p);
-                if failed > 0 && (pc.play.any_errors_fatal || too_many) {
+                let too_many = pc.play.max_fail_percentage.is_some_and(|p| {
+                    (failed_in_batch as f64) * 100.0 / (pc.hosts.len().max(1) as f64) > p
+                });
+                let fatal = task
+                    .any_errors_fatal
+                    .or(inh.any_errors_fatal)
+                    .unwrap_or(pc.play.any_errors_fatal);
+                if failed > 0 && !inh.rescuable && (fatal || too_many) {
                     for h in hosts {
                         lock(h).ended = true;
                     }
+                    *pc.abort.lock().unwrap_or_else(|p| p.into_inner()) = Some(true);
                     self.emit(Event::Warning {
                         msg: "a host failed and any_errors_fatal/max_fail_percentage ends the play"
                             .into(),
@@ -746,9 +829,8 @@ impl Engine {
         c.ignore_errors |= task.ignore_errors;
         c.check_mode = task.check_mode.or(c.check_mode);
         c.no_log |= task.no_log;
-        if task.environment.is_some() {
-            c.environment = task.environment.clone();
-        }
+        c.environment.extend(task.environment.iter().cloned());
+        c.any_errors_fatal = task.any_errors_fatal.or(c.any_errors_fatal);
         c
     }
 
@@ -761,60 +843,90 @@ impl Engine {
         hosts: &[HostRef],
         inh: &Inherit,
     ) {
-        // Resolve per host: which file (or role) each includes; hosts including the same run it together.
-        let mut groups: Vec<(PathBuf, Option<String>, Vec<HostRef>)> = Vec::new();
+        // Resolve per host (and per item of a loop): which file (or role) each includes; hosts
+        // including the same file with the same item run it together, items in order.
+        type Group = (PathBuf, Option<String>, Map<String, Value>, Vec<HostRef>);
+        let mut groups: Vec<Group> = Vec::new();
+        let origin = origin_of(task);
         for h in hosts {
             let vars = self.vars_for(h, pc, Some(task), inh);
-            let origin = origin_of(task);
-            match self.when_holds(task, inh, &vars) {
-                Ok(false) => continue,
-                Err(e) => {
-                    self.fail_host(h, task, &e.to_string());
-                    continue;
-                }
-                Ok(true) => {}
-            }
-            let rendered = match self.templar.render_value(args, &vars, &origin) {
-                Ok(v) => v,
-                Err(e) => {
-                    self.fail_host(h, task, &e.to_string());
-                    continue;
-                }
+            let items: Vec<Map<String, Value>> = match &task.loop_spec {
+                None => vec![Map::new()],
+                Some(spec) => match self.loop_items(spec, &vars, &origin) {
+                    Ok(list) => list
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, item)| {
+                            let mut m = Map::new();
+                            m.insert(spec.loop_var.clone(), item);
+                            if let Some(ix) = &spec.index_var {
+                                m.insert(ix.clone(), json!(i));
+                            }
+                            m
+                        })
+                        .collect(),
+                    Err(e) => {
+                        self.fail_host(h, task, &e.render());
+                        continue;
+                    }
+                },
             };
-            let get = |k: &str| rendered.get(k).and_then(Value::as_str).map(str::to_string);
-            let key = if name == "include_tasks" {
-                let Some(file) = get("file").or_else(|| get("_raw_params")) else {
-                    self.fail_host(h, task, "include_tasks needs a file name");
-                    continue;
+            for item_vars in items {
+                let mut vars = vars.clone();
+                if let Value::Object(m) = &mut vars {
+                    m.extend(item_vars.clone());
+                }
+                self.expand_lazy(&mut vars, &origin);
+                match self.when_holds(task, inh, &vars) {
+                    Ok(false) => continue,
+                    Err(e) => {
+                        self.fail_host(h, task, &e.to_string());
+                        break;
+                    }
+                    Ok(true) => {}
+                }
+                let rendered = match self.templar.render_value(args, &vars, &origin) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.fail_host(h, task, &e.to_string());
+                        break;
+                    }
                 };
-                let base = task
-                    .role
-                    .as_ref()
-                    .map(|r| r.path.join("tasks"))
-                    .unwrap_or_else(|| {
-                        task.loc
-                            .file
-                            .parent()
-                            .unwrap_or(Path::new("."))
-                            .to_path_buf()
-                    });
-                (base.join(file), None)
-            } else {
-                let Some(role) = get("name") else {
-                    self.fail_host(h, task, "include_role needs `name`");
-                    continue;
+                let get = |k: &str| rendered.get(k).and_then(Value::as_str).map(str::to_string);
+                let key = if name == "include_tasks" {
+                    let Some(file) = get("file").or_else(|| get("_raw_params")) else {
+                        self.fail_host(h, task, "include_tasks needs a file name");
+                        break;
+                    };
+                    let base = task
+                        .role
+                        .as_ref()
+                        .map(|r| r.path.join("tasks"))
+                        .unwrap_or_else(|| {
+                            task.loc
+                                .file
+                                .parent()
+                                .unwrap_or(Path::new("."))
+                                .to_path_buf()
+                        });
+                    (base.join(file), None)
+                } else {
+                    let Some(role) = get("name") else {
+                        self.fail_host(h, task, "include_role needs `name`");
+                        break;
+                    };
+                    (PathBuf::from(role), get("tasks_from"))
                 };
-                (PathBuf::from(role), get("tasks_from"))
-            };
-            match groups
-                .iter_mut()
-                .find(|(p, f, _)| *p == key.0 && *f == key.1)
-            {
-                Some(g) => g.2.push(h.clone()),
-                None => groups.push((key.0, key.1, vec![h.clone()])),
+                match groups
+                    .iter_mut()
+                    .find(|(p, f, iv, _)| *p == key.0 && *f == key.1 && *iv == item_vars)
+                {
+                    Some(g) => g.3.push(h.clone()),
+                    None => groups.push((key.0, key.1, item_vars, vec![h.clone()])),
+                }
             }
         }
-        for (path, from, group) in groups {
+        for (path, from, item_vars, group) in groups {
             let loaded: Result<(Vec<Task>, Option<Role>)> = {
                 let mut loader = self.loader.lock().unwrap_or_else(|p| p.into_inner());
                 if name == "include_tasks" {
@@ -865,13 +977,33 @@ impl Engine {
                 Ok((tasks, role)) => {
                     let mut child = self.inherit(inh, task);
                     child.when.clear();
+                    // A dynamic include's own tags select the include, not its tasks (those
+                    // get tags only through `apply:`), as Ansible documents.
+                    child.tags = inh.tags.clone();
+                    if let Some(Value::Object(apply)) = args.get("apply") {
+                        if let Some(t) = apply.get("tags") {
+                            match t {
+                                Value::Array(a) => child
+                                    .tags
+                                    .extend(a.iter().filter_map(Value::as_str).map(str::to_string)),
+                                Value::String(s) => child
+                                    .tags
+                                    .extend(s.split(',').map(|x| x.trim().to_string())),
+                                _ => {}
+                            }
+                        }
+                    }
+                    child.params.extend(task.vars.clone());
+                    // The loop variable of a looped include is an include parameter too.
+                    child.params.extend(item_vars);
                     if let Some(r) = &role {
-                        child.vars = {
-                            let mut v = r.defaults.clone();
-                            v.extend(r.vars.clone());
-                            v.extend(child.vars);
-                            v
-                        };
+                        // The role's defaults and vars sit at their own precedence levels
+                        // (defaults lowest of all), not at the include's.
+                        pc.roles
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(r.path.clone())
+                            .or_insert_with(|| (r.defaults.clone(), r.vars.clone()));
                         self.handlers_push(pc, &r.handlers);
                     }
                     self.run_list(pc, &tasks, &group, &child).await;
@@ -937,6 +1069,8 @@ impl Engine {
                 handler: true,
                 r#become: pc.play.r#become,
                 become_user: pc.play.become_user.clone(),
+                environment: pc.play.environment.iter().cloned().collect(),
+                check_mode: pc.play.check_mode,
                 ..Default::default()
             };
             self.run_list(pc, std::slice::from_ref(hd), &who, &inh)
@@ -949,8 +1083,27 @@ impl Engine {
 
     /// All variables of a host at a task, lowest precedence first (Ansible's order for the
     /// levels we have): role defaults, inventory, facts, play vars, vars_files, role vars,
-    /// block and task vars, set_fact/register/include_vars, extra vars; then magic variables.
+    /// block and task vars, set_fact/register/include_vars, role params, include params,
+    /// extra vars; then magic variables.
     fn vars_for(&self, h: &HostRef, pc: &PlayCtx<'_>, task: Option<&Task>, inh: &Inherit) -> Value {
+        // Hosts still in the play (Ansible leaves failed and unreachable ones out), read
+        // before this host's lock is taken (never two host locks at once).
+        let up = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .filter(|n| match self.host(n) {
+                    Some(o) if Arc::ptr_eq(&o, h) => true,
+                    Some(o) => {
+                        let o = lock(&o);
+                        !o.failed && !o.unreachable
+                    }
+                    None => false,
+                })
+                .cloned()
+                .collect()
+        };
+        let play_up = up(&pc.play_hosts);
+        let batch_up = up(&pc.hosts);
         let s = lock(h);
         let mut v = Map::new();
         // Which keys came last from a user's file (may hold templates, expanded lazily as
@@ -962,21 +1115,25 @@ impl Engine {
                 from_files.insert(k.clone(), files);
             }
         };
-        let role = task
-            .and_then(|t| t.role.as_ref())
-            .and_then(|r| pc.roles.get(&r.path).map(|x| (r, x)));
-        if let Some((_, (defaults, _))) = role {
+        let role = task.and_then(|t| t.role.as_ref()).and_then(|r| {
+            pc.roles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&r.path)
+                .cloned()
+                .map(|x| (r, x))
+        });
+        if let Some((_, (defaults, _))) = &role {
             layer(&mut v, defaults, true);
         }
         layer(&mut v, &s.inv_vars, true);
-        if let Some(f) = &s.facts {
-            let mut fm = Map::new();
-            crate::facts::inject(&mut fm, f.clone());
-            layer(&mut v, &fm, false);
-        }
+        // `ansible_facts` is always defined (empty until facts are gathered), as in Ansible.
+        let mut fm = Map::new();
+        crate::facts::inject(&mut fm, s.facts.clone().unwrap_or_default());
+        layer(&mut v, &fm, false);
         layer(&mut v, &pc.play.vars, true);
         layer(&mut v, &s.play_files_vars, true);
-        if let Some((_, (_, rvars))) = role {
+        if let Some((_, (_, rvars))) = &role {
             layer(&mut v, rvars, true);
         }
         layer(&mut v, &inh.vars, true);
@@ -984,12 +1141,22 @@ impl Engine {
             layer(&mut v, &t.vars, true);
         }
         layer(&mut v, &s.runtime, false);
+        if let Some(r) = task.and_then(|t| t.role.as_ref()) {
+            layer(&mut v, &r.params, true);
+        }
+        layer(&mut v, &inh.params, true);
         layer(&mut v, &self.opts.extra_vars, true);
         let lazy: Vec<Value> = from_files
             .into_iter()
             .filter(|(k, files)| *files && v.get(k).is_some_and(has_markup))
             .map(|(k, _)| Value::String(k))
             .collect();
+        // A variable whose template reads hostvars needs them as much as the task does.
+        let lazy_hostvars = lazy.iter().any(|k| {
+            k.as_str()
+                .and_then(|k| v.get(k))
+                .is_some_and(|x| x.to_string().contains("hostvars"))
+        });
         if !lazy.is_empty() {
             v.insert("__muster_lazy".into(), Value::Array(lazy));
         }
@@ -1007,9 +1174,10 @@ impl Engine {
         v.insert("playbook_dir".into(), json!(absolute(&pc.dir)));
         v.insert("ansible_check_mode".into(), json!(self.opts.check));
         v.insert("ansible_diff_mode".into(), json!(self.opts.diff));
-        v.insert("ansible_play_hosts".into(), json!(pc.hosts));
-        v.insert("ansible_play_batch".into(), json!(pc.hosts));
-        v.insert("play_hosts".into(), json!(pc.hosts));
+        v.insert("ansible_play_hosts".into(), json!(play_up));
+        v.insert("ansible_play_hosts_all".into(), json!(pc.play_hosts));
+        v.insert("ansible_play_batch".into(), json!(batch_up));
+        v.insert("play_hosts".into(), json!(batch_up));
         v.insert("ansible_play_name".into(), json!(pc.play.name));
         v.insert(
             "ansible_run_tags".into(),
@@ -1033,10 +1201,16 @@ impl Engine {
         }
         drop(s);
         // hostvars only when a task could read it (building it is O(hosts)).
-        if task.is_some_and(|t| {
-            format!("{:?}", t.kind).contains("hostvars")
-                || t.when.iter().any(|w| w.to_string().contains("hostvars"))
-        }) {
+        if lazy_hostvars
+            || task.is_some_and(|t| {
+                format!("{:?}", t.kind).contains("hostvars")
+                    || t.when.iter().any(|w| w.to_string().contains("hostvars"))
+                    || inh.when.iter().any(|w| w.to_string().contains("hostvars"))
+                    || t.loop_spec
+                        .as_ref()
+                        .is_some_and(|l| l.items.to_string().contains("hostvars"))
+            })
+        {
             let mut hv = Map::new();
             for name in self.inventory.hosts() {
                 let mut m = self.inventory.host_vars(name);
@@ -1195,7 +1369,12 @@ impl Engine {
                         status: st,
                         planned: out.planned,
                         item: Some(if no_log { json!("(censored)") } else { label }),
-                        changes: if no_log { vec![] } else { out.changes.clone() },
+                        // `diff: false` on the task: no diff shown for it (as Ansible).
+                        changes: if no_log || task.diff == Some(false) {
+                            vec![]
+                        } else {
+                            out.changes.clone()
+                        },
                         msg: if no_log {
                             None
                         } else {
@@ -1290,6 +1469,25 @@ impl Engine {
                 Status::Failed => {
                     s.stats.failed += 1;
                     s.failed = true;
+                    let mut r = if no_log {
+                        json!({"censored": NO_LOG_MSG, "changed": false})
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default()
+                    } else {
+                        out.result.clone()
+                    };
+                    r.remove("__debug_output");
+                    r.insert("failed".into(), json!(true));
+                    let t = json!({
+                        "name": task.name.clone().unwrap_or_else(|| task.display_name()),
+                        "action": match &task.kind {
+                            TaskKind::Module { def, .. } => def.name.to_string(),
+                            TaskKind::Action { name, .. } => name.clone(),
+                            TaskKind::Block { .. } => "block".into(),
+                        },
+                    });
+                    s.last_failure = Some((t, Value::Object(r)));
                 }
                 Status::Unreachable => {
                     s.stats.unreachable += 1;
@@ -1324,7 +1522,11 @@ impl Engine {
             status,
             planned: out.planned,
             item: None,
-            changes: if no_log { vec![] } else { out.changes },
+            changes: if no_log || task.diff == Some(false) {
+                vec![]
+            } else {
+                out.changes
+            },
             msg,
             ignored,
             output,
@@ -1528,22 +1730,24 @@ impl Engine {
             };
         }
         drop(s);
-        let env = task.environment.as_ref().or(inh.environment.as_ref());
-        if let Some(env) = env {
-            let rendered = self.templar.render_value(env, vars, &origin_of(task))?;
-            if let Value::Object(m) = rendered {
-                let mut prefix = String::new();
-                for (k, v) in m {
-                    if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || k.is_empty() {
-                        return Err(Error::at(
-                            task.loc.clone(),
-                            format!("environment variable name `{k}` is not valid"),
-                        ));
-                    }
-                    prefix.push_str(&format!("export {k}={}; ", quote(&value_text(&v))));
-                }
-                t = Arc::new(EnvTransport { inner: t, prefix });
+        let mut merged: Option<Map<String, Value>> = None;
+        for env in inh.environment.iter().chain(task.environment.iter()) {
+            if let Value::Object(m) = self.templar.render_value(env, vars, &origin_of(task))? {
+                merged.get_or_insert_with(Map::new).extend(m);
             }
+        }
+        if let Some(m) = merged {
+            let mut prefix = String::new();
+            for (k, v) in m {
+                if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || k.is_empty() {
+                    return Err(Error::at(
+                        task.loc.clone(),
+                        format!("environment variable name `{k}` is not valid"),
+                    ));
+                }
+                prefix.push_str(&format!("export {k}={}; ", quote(&value_text(&v))));
+            }
+            t = Arc::new(EnvTransport { inner: t, prefix });
         }
         Ok(t)
     }
@@ -2050,10 +2254,12 @@ fn host_error_outcome(e: &Error) -> Outcome {
 /// Every `notify` must name a handler (or a `listen` topic) of its play.
 pub fn check_handlers(play: &Play) -> Result<()> {
     let mut names: Vec<String> = Vec::new();
-    let handlers = play
-        .handlers
-        .iter()
-        .chain(play.roles.iter().flat_map(|r| r.handlers.iter()));
+    let handlers = play.handlers.iter().chain(
+        play.roles
+            .iter()
+            .chain(play.imported_roles.iter())
+            .flat_map(|r| r.handlers.iter()),
+    );
     for hd in handlers {
         if let Some(n) = &hd.name {
             names.push(n.clone());
@@ -2089,6 +2295,34 @@ pub fn check_handlers(play: &Play) -> Result<()> {
         walk(&r.tasks, &names)?;
     }
     Ok(())
+}
+
+/// Ansible's tag selection (`Taggable.evaluate_tags`) for a task with `tags`.
+fn tags_allow(only: &[String], skip: &[String], tags: &[String]) -> bool {
+    let untagged = vec!["untagged".to_string()];
+    let tags: &[String] = if tags.is_empty() { &untagged } else { tags };
+    let has = |t: &str| tags.iter().any(|x| x == t);
+    let any_of = |set: &[String]| tags.iter().any(|t| set.contains(t));
+    let is_tagged = !(tags.len() == 1 && tags[0] == "untagged");
+    // No `--tags` means `--tags all`.
+    let all = vec!["all".to_string()];
+    let only: &[String] = if only.is_empty() { &all } else { only };
+    let want = |t: &str| only.iter().any(|x| x == t);
+    let mut run = has("always")
+        || (want("all") && !has("never"))
+        || any_of(only)
+        || (want("tagged") && is_tagged && !has("never"));
+    if run && !skip.is_empty() {
+        let skips = |t: &str| skip.iter().any(|x| x == t);
+        if skips("all") {
+            if !has("always") || skips("always") {
+                run = false;
+            }
+        } else if any_of(skip) || (skips("tagged") && is_tagged) {
+            run = false;
+        }
+    }
+    run
 }
 
 /// `serial`: batch sizes (a number, a percentage, or a list of them; the last repeats).
@@ -2130,6 +2364,26 @@ fn batches(hosts: &[String], serial: Option<&Value>) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tag_selection_follows_ansible() {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let allow =
+            |only: &[&str], skip: &[&str], tags: &[&str]| tags_allow(&v(only), &v(skip), &v(tags));
+        assert!(allow(&[], &[], &[]));
+        assert!(!allow(&[], &[], &["never"]));
+        assert!(allow(&["debug"], &[], &["never", "debug"]));
+        assert!(!allow(&["tagged"], &[], &["never", "debug"]));
+        assert!(allow(&["tagged"], &[], &["web"]));
+        assert!(!allow(&["tagged"], &[], &[]));
+        assert!(allow(&["untagged"], &[], &[]));
+        assert!(allow(&["web"], &[], &["always"]));
+        assert!(!allow(&[], &["always"], &["always"]));
+        assert!(allow(&[], &["all"], &["always"]));
+        assert!(!allow(&[], &["tagged"], &["web"]));
+        assert!(allow(&[], &["tagged"], &[]));
+        assert!(!allow(&[], &["untagged"], &[]));
+    }
 
     #[test]
     fn serial_batches() {

@@ -7,15 +7,32 @@
 //! in `REGISTRY`.
 
 pub mod args;
+pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
+pub mod cron;
 pub mod file;
 pub mod fileops;
+pub mod find;
+pub mod getent;
 pub mod lineinfile;
+pub mod modprobe;
+pub mod mount;
 pub mod replace;
 pub mod stat;
 pub mod template;
+pub mod group;
+pub mod ini_file;
+pub mod sysctl;
+pub mod sysutil;
+pub mod user;
+pub mod apk;
+pub mod apt;
+pub mod dnf;
+pub mod package;
+pub mod package_facts;
+pub mod pkgparse;
 
 use std::path::PathBuf;
 
@@ -198,6 +215,22 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &blockinfile::BLOCKINFILE,
     &replace::REPLACE,
     &stat::STAT,
+    &user::USER,
+    &group::GROUP,
+    &authorized_key::AUTHORIZED_KEY,
+    &getent::GETENT,
+    &sysctl::SYSCTL,
+    &mount::MOUNT,
+    &modprobe::MODPROBE,
+    &find::FIND,
+    &cron::CRON,
+    &ini_file::INI_FILE,
+    &package_facts::PACKAGE_FACTS,
+    &apt::APT,
+    &dnf::DNF,
+    &dnf::YUM,
+    &apk::APK,
+    &package::PACKAGE,
 ];
 
 /// Finds a module by short or fully qualified name (`copy`, `ansible.builtin.copy`).

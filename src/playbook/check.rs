@@ -27,6 +27,7 @@ const MAGIC: &[&str] = &[
     "ansible_diff_mode",
     "ansible_play_hosts",
     "ansible_play_batch",
+    "ansible_play_hosts_all",
     "play_hosts",
     "ansible_play_name",
     "ansible_run_tags",
@@ -38,6 +39,8 @@ const MAGIC: &[&str] = &[
     "ansible_loop",
     "ansible_loop_var",
     "ansible_facts",
+    "ansible_failed_task",
+    "ansible_failed_result",
     "environment",
     "lookup",
     "query",
@@ -106,7 +109,7 @@ impl Known {
                 }
             }
         }
-        for r in &play.roles {
+        for r in play.roles.iter().chain(play.imported_roles.iter()) {
             self.add_map(&r.defaults);
             self.add_map(&r.vars);
         }
@@ -119,7 +122,7 @@ impl Known {
         for l in lists {
             self.add_tasks(l, dir);
         }
-        for r in &play.roles {
+        for r in play.roles.iter().chain(play.imported_roles.iter()) {
             self.add_tasks(&r.tasks, dir);
             self.add_tasks(&r.handlers, dir);
         }
@@ -128,6 +131,9 @@ impl Known {
     fn add_tasks(&mut self, tasks: &[Task], dir: &Path) {
         for t in tasks {
             self.add_map(&t.vars);
+            if let Some(r) = &t.role {
+                self.add_map(&r.params);
+            }
             if let Some(r) = &t.register {
                 self.names.insert(r.clone());
             }
@@ -323,6 +329,9 @@ pub fn check_play(t: &Templar, play: &Play, known: Option<&Known>) -> Result<usi
     }
     for r in &play.roles {
         n += check_tasks(t, &r.tasks, known)?;
+        n += check_tasks(t, &r.handlers, known)?;
+    }
+    for r in &play.imported_roles {
         n += check_tasks(t, &r.handlers, known)?;
     }
     Ok(n)

@@ -45,6 +45,7 @@ const TASK_KEYWORDS: &[&str] = &[
     "register",
     "remote_user",
     "retries",
+    "any_errors_fatal",
     "run_once",
     "tags",
     "throttle",
@@ -229,6 +230,8 @@ pub struct Task {
     pub no_log: bool,
     pub environment: Option<Value>,
     pub run_once: bool,
+    /// `any_errors_fatal` on the task or block (overrides the play's).
+    pub any_errors_fatal: Option<bool>,
     pub delegate_to: Option<String>,
     pub until: Option<Vec<Value>>,
     pub retries: Option<Value>,
@@ -246,9 +249,49 @@ pub struct Task {
 pub struct RoleCtx {
     pub name: String,
     pub path: PathBuf,
+    /// Role parameters (`roles: [{role: x, param: 1}]`): Ansible ranks them above set_fact
+    /// and task vars, below include params and extra vars.
+    pub params: Map<String, Value>,
 }
 
 impl Task {
+    /// A task with no keywords set, for tasks made in code (remediation from a check).
+    pub fn bare(loc: Location) -> Task {
+        Task {
+            name: None,
+            kind: TaskKind::Action {
+                name: "meta".into(),
+                args: Value::Null,
+            },
+            loc,
+            when: vec![],
+            loop_spec: None,
+            register: None,
+            notify: vec![],
+            listen: vec![],
+            changed_when: None,
+            failed_when: None,
+            ignore_errors: false,
+            tags: vec![],
+            r#become: None,
+            become_user: None,
+            become_method: None,
+            check_mode: None,
+            diff: None,
+            no_log: false,
+            environment: None,
+            run_once: false,
+            any_errors_fatal: None,
+            delegate_to: None,
+            until: None,
+            retries: None,
+            delay: None,
+            vars: Map::new(),
+            role: None,
+            locs: HashMap::new(),
+        }
+    }
+
     /// The name shown in output: the task's own, or the module name.
     pub fn display_name(&self) -> String {
         let base = self.name.clone().unwrap_or_else(|| match &self.kind {
@@ -298,6 +341,9 @@ pub struct Play {
     pub tasks: Vec<Task>,
     pub post_tasks: Vec<Task>,
     pub handlers: Vec<Task>,
+    /// Roles brought in by `import_role` (their tasks are inlined where imported; their
+    /// defaults, vars and handlers belong to the play).
+    pub imported_roles: Vec<Role>,
     pub serial: Option<Value>,
     pub strategy: Strategy,
     pub any_errors_fatal: bool,
@@ -320,6 +366,8 @@ pub struct Playbook {
 pub struct Loader {
     pub roles_path: Vec<PathBuf>,
     role_cache: HashMap<PathBuf, Role>,
+    /// Roles `import_role` loaded since the current play started loading.
+    imported: Vec<Role>,
 }
 
 fn err(file: &Path, n: &Node, msg: impl Into<String>) -> Error {
@@ -443,6 +491,7 @@ impl Loader {
         Loader {
             roles_path,
             role_cache: HashMap::new(),
+            imported: vec![],
         }
     }
 
@@ -505,6 +554,7 @@ impl Loader {
     }
 
     fn load_play(&mut self, file: &Path, dir: &Path, n: &Node) -> Result<Play> {
+        self.imported.clear();
         let map = n.as_map().ok_or_else(|| {
             err(
                 file,
@@ -527,6 +577,7 @@ impl Loader {
             tasks: vec![],
             post_tasks: vec![],
             handlers: vec![],
+            imported_roles: vec![],
             serial: None,
             strategy: Strategy::Linear,
             any_errors_fatal: false,
@@ -612,6 +663,7 @@ impl Loader {
                 }
             }
         }
+        play.imported_roles = std::mem::take(&mut self.imported);
         if !has_hosts {
             return Err(err(file, n, "this play has no `hosts:`")
                 .with_help("add `hosts: all` (or a group or pattern) to the play"));
@@ -674,11 +726,18 @@ impl Loader {
                 if let Some(deps) = m.get("dependencies") {
                     for d in deps.as_seq().unwrap_or(&[]) {
                         let (dn, dv, dw, dt) = role_ref(&meta, d)?;
-                        let role_dir = role.path.clone();
+                        // Dependencies are looked up as the play's roles are (roles/ beside
+                        // the playbook, roles_path), then beside the depending role.
+                        let sibling = role.path.parent().unwrap_or(dir).to_path_buf();
+                        let dep_dir = if self.find_role(dir, &dn).is_some() {
+                            dir.to_path_buf()
+                        } else {
+                            sibling
+                        };
                         self.add_role_with_deps(
                             &meta,
                             d,
-                            &role_dir,
+                            &dep_dir,
                             &dn,
                             &dv,
                             &dw,
@@ -697,14 +756,27 @@ impl Loader {
             return Ok(());
         }
         seen.push(key);
+        fn set_params(t: &mut Task, params: &Map<String, Value>) {
+            if let Some(r) = &mut t.role {
+                r.params = params.clone();
+            }
+            if let TaskKind::Block {
+                block,
+                rescue,
+                always,
+            } = &mut t.kind
+            {
+                for c in block.iter_mut().chain(rescue).chain(always) {
+                    set_params(c, params);
+                }
+            }
+        }
         for t in role.tasks.iter_mut().chain(role.handlers.iter_mut()) {
             let mut w = when.to_vec();
             w.append(&mut t.when);
             t.when = w;
             t.tags.extend(tags.iter().cloned());
-            for (k, v) in params {
-                t.vars.entry(k.clone()).or_insert(v.clone());
-            }
+            set_params(t, params);
         }
         out.push(role);
         Ok(())
@@ -754,6 +826,7 @@ impl Loader {
         let ctx = RoleCtx {
             name: name.rsplit('/').next().unwrap_or(name).to_string(),
             path: path.clone(),
+            params: Map::new(),
         };
         let vars_file = |sub: &str| -> Result<Map<String, Value>> {
             match find_yaml(&path.join(sub), "main") {
@@ -886,7 +959,9 @@ impl Loader {
             let rname = arg("name").ok_or_else(|| err(file, at, "import_role needs `name`"))?;
             let from = arg("tasks_from");
             let role = self.load_role(file, at, dir, &rname, from.as_deref())?;
-            Ok(role.tasks)
+            let tasks = role.tasks.clone();
+            self.imported.push(role);
+            Ok(tasks)
         }
     }
 
@@ -928,6 +1003,7 @@ impl Loader {
             no_log: false,
             environment: None,
             run_once: false,
+            any_errors_fatal: None,
             delegate_to: None,
             until: None,
             retries: None,
@@ -975,6 +1051,9 @@ impl Loader {
                 "no_log" => task.no_log = want_bool(file, v, "no_log")?,
                 "environment" => task.environment = Some(v.to_json()),
                 "run_once" => task.run_once = want_bool(file, v, "run_once")?,
+                "any_errors_fatal" => {
+                    task.any_errors_fatal = Some(want_bool(file, v, "any_errors_fatal")?)
+                }
                 "delegate_to" => {
                     let d = want_str(file, v, "delegate_to")?;
                     if !matches!(d.as_str(), "localhost" | "127.0.0.1") {

@@ -2,7 +2,11 @@
 //! and judges their outputs on the controller. Probes of all controls of a host are batched
 //! into one script (one exec round trip); parsers are pure functions tested on real outputs.
 
+pub mod apps;
+pub mod disk_encryption;
+pub mod firewall;
 pub mod generic;
+pub mod updates;
 
 use std::collections::HashMap;
 
@@ -138,6 +142,10 @@ pub fn builtin(kind: &str) -> Option<Builder> {
         "sysctl" => generic::sysctl,
         "package" => generic::package,
         "user" => generic::user,
+        "updates" => updates::updates,
+        "apps" => apps::apps,
+        "disk_encryption" => disk_encryption::disk_encryption,
+        "firewall" => firewall::firewall,
         _ => return None,
     })
 }
