@@ -833,3 +833,25 @@ fn ansible_cfg_in_the_working_directory_is_honoured() {
     assert_eq!(o.status.code(), Some(3), "{}", show(&o));
     assert_eq!(recap(&o, "host1")["unreachable"], 1, "{}", show(&o));
 }
+
+#[test]
+fn facts_returned_by_modules_join_the_hosts_facts() {
+    let fleet = Fleet::debian(1);
+    let out = muster(&fleet, &["apply", &pb("module_facts.yml")]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let want = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", "openssh-server"])
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&want.stdout).to_string();
+    // package_facts splits epoch and release off the version, as the module documents.
+    let upstream = version
+        .split(':')
+        .next_back()
+        .unwrap()
+        .rsplit_once('-')
+        .map(|(v, _)| v.to_string())
+        .unwrap_or(version.clone());
+    let got = file(&fleet, "host1", "/etc/pkgfacts").unwrap();
+    assert_eq!(got, format!("openssh-server {upstream}\n"));
+}

@@ -1442,6 +1442,16 @@ impl Engine {
         let mut ignored = false;
         {
             let mut s = lock(h);
+            // Facts a module returns (package_facts, getent, service_facts...) join the
+            // host's facts, as Ansible merges `ansible_facts` from module results.
+            if let (TaskKind::Module { .. }, Some(Value::Object(new))) =
+                (&task.kind, out.result.get("ansible_facts"))
+            {
+                let facts = s.facts.get_or_insert_with(Map::new);
+                for (k, v) in new {
+                    facts.insert(k.clone(), v.clone());
+                }
+            }
             if let Some(reg) = &task.register {
                 let mut r = out.result.clone();
                 r.remove("__debug_output");
