@@ -46,13 +46,20 @@ fn remediation_tasks(c: &Control) -> Vec<crate::playbook::Task> {
     };
     vec![crate::playbook::Task {
         name: Some(format!("{} ({})", c.title, c.kind)),
-        kind: crate::playbook::TaskKind::Module { def, args: c.args.clone() },
+        kind: crate::playbook::TaskKind::Module {
+            def,
+            args: c.args.clone(),
+        },
         loc: c.loc.clone(),
         ..crate::playbook::Task::bare(c.loc.clone())
     }]
 }
 
-async fn audit_all(config: &Config, ctx: &Arc<AuditCtx>, targets: &[crate::runner::Target]) -> Vec<HostAudit> {
+async fn audit_all(
+    config: &Config,
+    ctx: &Arc<AuditCtx>,
+    targets: &[crate::runner::Target],
+) -> Vec<HostAudit> {
     let c2 = ctx.clone();
     let runs = on_each_host(config, targets, move |t, target| {
         let ctx = c2.clone();
@@ -62,7 +69,15 @@ async fn audit_all(config: &Config, ctx: &Arc<AuditCtx>, targets: &[crate::runne
     runs.into_iter()
         .map(|r| match r.result {
             Ok(h) => h,
-            Err(e) => HostAudit { name: r.name, reachable: false, platform: String::new(), score: None, results: vec![], error: Some(e.to_string()), execs: 0 },
+            Err(e) => HostAudit {
+                name: r.name,
+                reachable: false,
+                platform: String::new(),
+                score: None,
+                results: vec![],
+                error: Some(e.to_string()),
+                execs: 0,
+            },
         })
         .collect()
 }
@@ -81,7 +96,13 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
         extra.extend(parse_extra_vars(e)?);
     }
     let (inventory, targets) = select_targets(config)?;
-    let ctx = Arc::new(AuditCtx { policies: policies.clone(), templar: Templar::new(), waivers, extra_vars: extra.clone(), today: waivers::today() });
+    let ctx = Arc::new(AuditCtx {
+        policies: policies.clone(),
+        templar: Templar::new(),
+        waivers,
+        extra_vars: extra.clone(),
+        today: waivers::today(),
+    });
     let rt = runtime()?;
     let before = rt.block_on(audit_all(config, &ctx, &targets));
 
@@ -89,7 +110,11 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
     // check found on that host (e.g. `{{ finding.denied }}`).
     let controls: BTreeMap<(String, String), &Control> = policies
         .iter()
-        .flat_map(|p| p.controls.iter().map(move |c| ((p.name.clone(), c.id.clone()), c)))
+        .flat_map(|p| {
+            p.controls
+                .iter()
+                .map(move |c| ((p.name.clone(), c.id.clone()), c))
+        })
         .collect();
     let mut plays = Vec::new();
     let mut manual: Vec<(String, String, String)> = Vec::new();
@@ -98,15 +123,28 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
             if r.status != Status::Fail {
                 continue;
             }
-            let Some(c) = controls.get(&(r.policy.clone(), r.control.clone())) else { continue };
+            let Some(c) = controls.get(&(r.policy.clone(), r.control.clone())) else {
+                continue;
+            };
             let tasks = remediation_tasks(c);
             if tasks.is_empty() {
                 manual.push((h.name.clone(), c.id.clone(), manual_for(c, h)));
                 continue;
             }
             // The policy's vars (templated lazily by the engine), then what the check found.
-            let mut vars = policies.iter().find(|p| p.name == r.policy).map(|p| p.vars.clone()).unwrap_or_default();
-            vars.insert("finding".into(), if r.finding.is_null() { json!({}) } else { r.finding.clone() });
+            let mut vars = policies
+                .iter()
+                .find(|p| p.name == r.policy)
+                .map(|p| p.vars.clone())
+                .unwrap_or_default();
+            vars.insert(
+                "finding".into(),
+                if r.finding.is_null() {
+                    json!({})
+                } else {
+                    r.finding.clone()
+                },
+            );
             vars.insert("observed".into(), r.observed.clone());
             plays.push(Play {
                 name: format!("remediate {} on {}", c.id, h.name),
@@ -137,11 +175,29 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
     }
     let mut summary_code = exit::OK;
     if !plays.is_empty() {
-        let dir = args.policies[0].parent().map(|p| p.to_path_buf()).unwrap_or_default();
-        let playbook = Playbook { path: args.policies[0].clone(), dir, plays };
-        let opts = RunOptions { check: args.check, diff: args.diff, extra_vars: extra, tags: vec![], skip_tags: vec![] };
+        let dir = args.policies[0]
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_default();
+        let playbook = Playbook {
+            path: args.policies[0].clone(),
+            dir,
+            plays,
+        };
+        let opts = RunOptions {
+            check: args.check,
+            diff: args.diff,
+            extra_vars: extra,
+            tags: vec![],
+            skip_tags: vec![],
+        };
         let inv: Inventory = inventory;
-        let reporter = Box::new(Text { out: Mutex::new(std::io::stdout()), diff: args.diff, verbose: config.verbose, color: crate::commands::apply::use_color(config.color) });
+        let reporter = Box::new(Text {
+            out: Mutex::new(std::io::stdout()),
+            diff: args.diff,
+            verbose: config.verbose,
+            color: crate::commands::apply::use_color(config.color),
+        });
         let engine = Engine::new(config.clone(), opts, inv, vec![], reporter);
         let summary = rt.block_on(engine.run(&[playbook]))?;
         summary_code = summary.exit_code(args.check);
@@ -150,15 +206,31 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
     }
 
     // Audit again and show what changed.
-    let after = if args.check { before.clone() } else { rt.block_on(audit_all(config, &ctx, &targets)) };
-    println!("\nREMEDIATION {}", if args.check { "(check mode: nothing was changed)" } else { "" });
+    let after = if args.check {
+        before.clone()
+    } else {
+        rt.block_on(audit_all(config, &ctx, &targets))
+    };
+    println!(
+        "\nREMEDIATION {}",
+        if args.check {
+            "(check mode: nothing was changed)"
+        } else {
+            ""
+        }
+    );
     let mut still_failing = false;
     let mut errored = false;
     for (b, a) in before.iter().zip(after.iter()) {
         for rb in b.results.iter().filter(|r| r.status == Status::Fail) {
-            let ra = a.results.iter().find(|r| r.control == rb.control && r.policy == rb.policy);
+            let ra = a
+                .results
+                .iter()
+                .find(|r| r.control == rb.control && r.policy == rb.policy);
             let after_status = ra.map(|r| r.status).unwrap_or(Status::Error);
-            let has_fix = controls.get(&(rb.policy.clone(), rb.control.clone())).is_some_and(|c| !remediation_tasks(c).is_empty());
+            let has_fix = controls
+                .get(&(rb.policy.clone(), rb.control.clone()))
+                .is_some_and(|c| !remediation_tasks(c).is_empty());
             if after_status == Status::Fail {
                 still_failing = true;
             }
@@ -166,12 +238,32 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
                 errored = true;
             }
             if args.check {
-                let what = if has_fix { "would run its remediation" } else { "no automated remediation" };
-                println!("  {} {}: {} — {what}", b.name, rb.control, rb.status.as_str());
+                let what = if has_fix {
+                    "would run its remediation"
+                } else {
+                    "no automated remediation"
+                };
+                println!(
+                    "  {} {}: {} — {what}",
+                    b.name,
+                    rb.control,
+                    rb.status.as_str()
+                );
                 continue;
             }
-            let note = if !has_fix { "  (no automated remediation)" } else { "" };
-            println!("  {} {}: {} → {}{}", b.name, rb.control, rb.status.as_str(), after_status.as_str(), note);
+            let note = if !has_fix {
+                "  (no automated remediation)"
+            } else {
+                ""
+            };
+            println!(
+                "  {} {}: {} → {}{}",
+                b.name,
+                rb.control,
+                rb.status.as_str(),
+                after_status.as_str(),
+                note
+            );
             if let Some(ra) = ra.filter(|r| r.status != Status::Pass) {
                 println!("      {}", ra.message);
             }
@@ -186,9 +278,8 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
     }
     let code = if errored || summary_code == exit::INCOMPLETE {
         exit::INCOMPLETE
-    } else if still_failing && !args.check {
-        exit::DRIFT
-    } else if args.check && summary_code == exit::DRIFT {
+    } else if (still_failing && !args.check) || (args.check && summary_code == exit::DRIFT) {
+        // Still failing after a real run, or (check mode) remediation would change hosts.
         exit::DRIFT
     } else {
         exit::OK

@@ -11,11 +11,19 @@ use crate::playbook::check::{check_play, Known};
 use crate::playbook::Loader;
 use crate::template::Templar;
 
-fn check_template_syntax(t: &Templar, v: &serde_json::Value, origin: &crate::template::Origin) -> Result<()> {
+fn check_template_syntax(
+    t: &Templar,
+    v: &serde_json::Value,
+    origin: &crate::template::Origin,
+) -> Result<()> {
     match v {
         serde_json::Value::String(s) => t.check_syntax(s, origin),
-        serde_json::Value::Array(a) => a.iter().try_for_each(|x| check_template_syntax(t, x, origin)),
-        serde_json::Value::Object(m) => m.values().try_for_each(|x| check_template_syntax(t, x, origin)),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .try_for_each(|x| check_template_syntax(t, x, origin)),
+        serde_json::Value::Object(m) => m
+            .values()
+            .try_for_each(|x| check_template_syntax(t, x, origin)),
         _ => Ok(()),
     }
 }
@@ -33,13 +41,20 @@ pub fn validate(config: &Config, args: &ValidateArgs) -> Result<i32> {
             if root.get("controls").is_some() {
                 let policy = crate::policy::Policy::load(file)?;
                 for c in &policy.controls {
-                    let origin = crate::template::Origin::new(&c.loc.file, c.loc.line, c.loc.col).with_task(c.id.clone());
+                    let origin = crate::template::Origin::new(&c.loc.file, c.loc.line, c.loc.col)
+                        .with_task(c.id.clone());
                     for v in c.when.iter().chain(std::iter::once(&c.args)) {
                         check_template_syntax(&templar, v, &origin)?;
                     }
                     crate::playbook::check::check_tasks(&templar, &c.remediate, None)?;
                 }
-                println!("{}: ok (policy {} {}, {} controls)", file.display(), policy.name, policy.version, policy.controls.len());
+                println!(
+                    "{}: ok (policy {} {}, {} controls)",
+                    file.display(),
+                    policy.name,
+                    policy.version,
+                    policy.controls.len()
+                );
                 continue;
             }
         }

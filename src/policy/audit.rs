@@ -260,6 +260,7 @@ impl AuditCtx {
         base.extend(self.extra_vars.clone());
 
         // Per control: condition, rendered arguments, check, probes (keys namespaced).
+        #[allow(clippy::large_enum_variant)] // a handful per host, short-lived
         enum Plan {
             Done(Finding),
             Probes(Box<dyn checks::Check>, Vec<Probe>),
@@ -363,9 +364,12 @@ impl AuditCtx {
         let outputs = if all.is_empty() {
             HashMap::new()
         } else {
-            let out = t
-                .exec(&crate::transport::quote::sh_c(&batch_script(&all)), None)
-                .await?;
+            let cmd = if windows {
+                checks::powershell_command(&checks::batch_script_ps(&all))
+            } else {
+                crate::transport::quote::sh_c(&batch_script(&all))
+            };
+            let out = t.exec(&cmd, None).await?;
             parse_batch(&all, &out.stdout_str())
         };
 
@@ -418,7 +422,7 @@ impl AuditCtx {
                             format!("{} would change nothing", c.kind),
                         ),
                         Ok(p) => {
-                            let changes: Vec<Value> = p.changes.iter().map(|ch| json!({"field": ch.field.to_string(), "before": ch.before, "after": ch.after, "diff": ch.diff.as_ref().map(|d| crate::engine::report::render_change(ch, false).replace(&d.path, &d.path))})).collect();
+                            let changes: Vec<Value> = p.changes.iter().map(|ch| json!({"field": ch.field.to_string(), "before": ch.before, "after": ch.after, "diff": ch.diff.as_ref().map(|_| crate::engine::report::render_change(ch, false))})).collect();
                             let summary: Vec<String> =
                                 p.changes.iter().map(|ch| ch.field.to_string()).collect();
                             Finding::new(
