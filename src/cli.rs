@@ -136,6 +136,8 @@ pub enum Command {
     Remediate(RemediateArgs),
     /// Gathered facts as JSON.
     Facts,
+    /// The fleet's software inventory: names, versions, host counts, policy breakers.
+    Apps(AppsArgs),
     /// Show the inventory.
     Inventory(InventoryArgs),
     /// Check playbooks, policies and inventories offline.
@@ -223,6 +225,28 @@ pub struct AuditArgs {
     /// Extra variables, as for apply.
     #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AppsArgs {
+    /// Mark what breaks the allow/deny lists of this policy's `apps` control.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Applications or all packages (default: apps on macOS/Windows, packages on Linux).
+    #[arg(long, value_enum)]
+    pub scope: Option<AppsScope>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Only names matching this glob (case-insensitive).
+    #[arg(long, value_name = "GLOB")]
+    pub filter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AppsScope {
+    Apps,
+    Packages,
 }
 
 #[derive(Debug, Args)]

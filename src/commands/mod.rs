@@ -2,11 +2,12 @@
 //! or an `Error` that `run` renders once.
 
 pub(crate) mod apply;
+mod apps;
 mod audit;
-mod remediate;
 mod facts;
 mod inventory;
 mod ping;
+mod remediate;
 mod run;
 mod validate;
 
@@ -30,6 +31,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Audit(a) => audit::audit(&config, &a),
         Command::Remediate(a) => remediate::remediate(&config, &a),
         Command::Facts => facts::facts(&config),
+        Command::Apps(a) => apps::apps(&config, &a),
         Command::Validate(a) => validate::validate(&config, &a),
     }
 }

@@ -62,15 +62,19 @@ pub enum Profile {
     Alpine,
     /// macOS 14.5 (Sonoma) on arm64: no os-release, `uname` and `sw_vers` shims.
     Macos,
+    /// Windows 11 Pro (10.0.22631) reached over OpenSSH: `ansible_shell_type: powershell` in
+    /// the inventory and a `powershell` shim answering muster's encoded scripts.
+    Windows,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 5] = [
+    pub const ALL: [Profile; 6] = [
         Profile::Debian,
         Profile::Ubuntu,
         Profile::Rhel,
         Profile::Alpine,
         Profile::Macos,
+        Profile::Windows,
     ];
 
     /// The inventory group of this profile's hosts (also its os-release `ID`, macOS aside).
@@ -81,6 +85,7 @@ impl Profile {
             Profile::Rhel => "rhel",
             Profile::Alpine => "alpine",
             Profile::Macos => "macos",
+            Profile::Windows => "windows",
         }
     }
 }
@@ -94,6 +99,10 @@ pub struct HostSpec {
     pub name: String,
     pub profile: Profile,
     pub extra_files: Vec<(String, Vec<u8>, u32)>,
+    /// Paths hidden from the host (overlay whiteouts), after the profile's.
+    pub hidden: Vec<String>,
+    /// Extra inventory host vars `(name, YAML value)`, after the profile's.
+    pub vars: Vec<(String, String)>,
 }
 
 impl HostSpec {
@@ -102,7 +111,22 @@ impl HostSpec {
             name: name.into(),
             profile,
             extra_files: Vec::new(),
+            hidden: Vec::new(),
+            vars: Vec::new(),
         }
+    }
+
+    /// Hides a path of the machine from the host (it reads as absent), e.g. `/usr/bin/dpkg-query`
+    /// on a host that pretends to be RHEL.
+    pub fn hide(mut self, abs_path: &str) -> HostSpec {
+        self.hidden.push(abs_path.to_string());
+        self
+    }
+
+    /// Adds an inventory host var; `yaml_value` is written as is (`powershell`, `"[1, 2]"`).
+    pub fn var(mut self, name: &str, yaml_value: &str) -> HostSpec {
+        self.vars.push((name.to_string(), yaml_value.to_string()));
+        self
     }
 
     /// Adds a file (e.g. a shim, mode 0o755) to the host's overlay.
@@ -119,6 +143,8 @@ pub struct FleetHost {
     pub port: u16,
     pub profile: Profile,
     dir: PathBuf,
+    /// Inventory host vars: the profile's, then the spec's.
+    vars: Vec<(String, String)>,
     state: Mutex<HostState>,
 }
 
@@ -283,6 +309,11 @@ impl Fleet {
                 port: 0,
                 profile: spec.profile,
                 dir: host_dir,
+                vars: profiles::inventory_vars(spec.profile)
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .chain(spec.vars.iter().cloned())
+                    .collect(),
                 state: Mutex::new(HostState {
                     child: None,
                     pid: 0,
@@ -315,7 +346,7 @@ impl Fleet {
         )
     }
 
-    /// One host per profile: `debian1`, `ubuntu1`, `rhel1`, `alpine1`, `macos1`.
+    /// One host per profile: `debian1`, `ubuntu1`, `rhel1`, `alpine1`, `macos1`, `windows1`.
     pub fn one_of_each() -> Fleet {
         Fleet::start(
             Profile::ALL
@@ -613,6 +644,9 @@ impl Fleet {
                  ansible_user: root\n      ansible_ssh_private_key_file: {}\n",
                 h.name, h.port, key
             ));
+            for (k, v) in &h.vars {
+                y.push_str(&format!("      {k}: {v}\n"));
+            }
         }
         let groups: Vec<Profile> = Profile::ALL
             .into_iter()
@@ -883,6 +917,9 @@ fn prepare_overlay(host_dir: &Path, spec: &HostSpec) {
     for (path, contents, mode) in &spec.extra_files {
         put_file(&upper, path, contents, *mode);
     }
+    for path in &spec.hidden {
+        whiteout(&upper, path);
+    }
 }
 
 /// `/etc/foo` -> `etc/foo`, checking it lies under an overlaid dir.
@@ -1136,6 +1173,15 @@ fn check_specs(specs: &[HostSpec]) {
         );
         for (path, _, _) in &s.extra_files {
             overlay_relative(path);
+        }
+        for path in &s.hidden {
+            overlay_relative(path);
+        }
+        for (k, _) in &s.vars {
+            assert!(
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "fleet: bad inventory var name {k:?}"
+            );
         }
     }
 }

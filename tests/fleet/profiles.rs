@@ -1,5 +1,6 @@
 //! What each fleet profile puts into a host's overlay: the `/etc/os-release` its real OS ships
 //! and the platform-command shims (from `tests/shims/`) that make it look like that OS.
+//! Windows hosts get a `powershell` shim and its canned cmdlet outputs instead.
 
 use super::Profile;
 
@@ -15,9 +16,23 @@ pub(super) fn hidden(profile: Profile) -> &'static [&'static str] {
     match profile {
         // macOS has no os-release at all.
         Profile::Macos => &["/etc/os-release", "/usr/lib/os-release"],
+        Profile::Windows => &["/etc/os-release", "/usr/lib/os-release"],
         _ => &[],
     }
 }
+
+/// Inventory host vars a profile's hosts carry: `(name, YAML value)`.
+pub(super) fn inventory_vars(profile: Profile) -> &'static [(&'static str, &'static str)] {
+    match profile {
+        // As Ansible's Windows-over-OpenSSH inventories say it.
+        Profile::Windows => &[("ansible_shell_type", "powershell")],
+        _ => &[],
+    }
+}
+
+// The Windows profile keeps the canned cmdlet outputs its `powershell` shim prints in
+// /usr/local/share/muster-windows (`<kind>.out`, optional `<kind>.rc`, see
+// tests/shims/windows/powershell); a test replaces one with `HostSpec::file`.
 
 pub(super) fn files(profile: Profile) -> Vec<ProfileFile> {
     let os_release = |contents: &'static str| ProfileFile {
@@ -45,6 +60,38 @@ pub(super) fn files(profile: Profile) -> Vec<ProfileFile> {
                 include_bytes!("../shims/macos/uname"),
             ),
         ],
+        Profile::Windows => {
+            let data = |name: &'static str, contents: &'static [u8]| ProfileFile {
+                path: name,
+                contents,
+                mode: 0o644,
+            };
+            macro_rules! win {
+                ($f:literal) => {
+                    data(
+                        concat!("/usr/local/share/muster-windows/", $f),
+                        include_bytes!(concat!("../shims/windows/", $f)),
+                    )
+                };
+            }
+            vec![
+                shim(
+                    "/usr/local/sbin/powershell",
+                    include_bytes!("../shims/windows/powershell"),
+                ),
+                win!("facts.json"),
+                win!("bitlocker.out"),
+                win!("manage_bde.out"),
+                win!("firewall.out"),
+                win!("wu_pending.out"),
+                win!("wu_last.out"),
+                win!("wu_reboot.out"),
+                win!("wu_auto.out"),
+                win!("inactivity.out"),
+                win!("secureboot.out"),
+                win!("uninstall.out"),
+            ]
+        }
     }
 }
 
