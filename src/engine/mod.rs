@@ -1909,6 +1909,12 @@ impl Engine {
                     }
                 }
             }
+            TaskKind::Action { name, args } if name == "reboot" => {
+                match self.reboot(task, h, args, vars, check).await {
+                    Ok(o) => o,
+                    Err(e) => host_error_outcome(&e),
+                }
+            }
             TaskKind::Action { name, args } => {
                 match self.run_action(pc, task, h, name, args, vars).await {
                     Ok(o) => o,
@@ -1968,6 +1974,144 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// `reboot`: reboots the host and waits until it is back (a new boot id and a working
+    /// test command), within `reboot_timeout`. Only planned in check mode. The engine owns it
+    /// because it must drop and re-open the host's connection.
+    async fn reboot(
+        &self,
+        task: &Task,
+        h: &HostRef,
+        args: &Value,
+        vars: &Value,
+        check: bool,
+    ) -> Result<Outcome> {
+        let origin = origin_of(task);
+        let a = self.templar.render_value(args, vars, &origin)?;
+        let num = |k: &str, d: f64| {
+            a.get(k)
+                .and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+                .unwrap_or(d)
+        };
+        let text = |k: &str, d: &str| a.get(k).and_then(Value::as_str).unwrap_or(d).to_string();
+        let msg = text("msg", "Reboot initiated by Ansible");
+        let reboot_command = text(
+            "reboot_command",
+            &format!("shutdown -r now {}", quote(&msg)),
+        );
+        let boot_cmd = text("boot_time_command", "cat /proc/sys/kernel/random/boot_id");
+        let test_cmd = text("test_command", "whoami");
+        let timeout = Duration::from_secs_f64(num("reboot_timeout", 600.0));
+        let connect_timeout = Duration::from_secs_f64(num("connect_timeout", 10.0));
+        if check {
+            return Ok(Outcome {
+                result: json!({"changed": true, "rebooted": false, "msg": format!("would reboot with `{reboot_command}`")})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+                status: Some(Status::Changed),
+                planned: true,
+                changes: vec![crate::modules::Change::new(
+                    crate::modules::Field::Other("reboot".into()),
+                    None,
+                    Some(reboot_command),
+                )],
+            });
+        }
+        let (name, conn, base) = {
+            let s = lock(h);
+            (s.name.clone(), s.conn.clone(), s.transport.clone())
+        };
+        let base =
+            base.ok_or_else(|| Error::host(&name, HostErrorKind::Unreachable, "not connected"))?;
+        let t = self.transport_for(task, &Inherit::default(), h, vars)?;
+        let before = t.exec(&boot_cmd, None).await?;
+        if !before.success() {
+            return Err(Error::host(
+                &name,
+                HostErrorKind::Failed,
+                format!("`{boot_cmd}` failed: {}", before.stderr_str().trim()),
+            ));
+        }
+        let before = before.stdout_str().trim().to_string();
+        tokio::time::sleep(Duration::from_secs_f64(num("pre_reboot_delay", 0.0))).await;
+        // Detached, so the command's channel closes before the connection goes down.
+        let launch = format!(
+            "nohup sh -c {} >/dev/null 2>&1 &",
+            quote(&format!("sleep 1; {reboot_command}"))
+        );
+        let out = t.exec(&launch, None).await?;
+        if !out.success() {
+            return Err(Error::host(
+                &name,
+                HostErrorKind::Failed,
+                format!(
+                    "could not start `{reboot_command}`: {}",
+                    out.stderr_str().trim()
+                ),
+            ));
+        }
+        let started = std::time::Instant::now();
+        {
+            let mut s = lock(h);
+            s.transport = None;
+            s.escalated.clear();
+        }
+        base.close().await;
+        drop(t);
+        let mut plain = conn.clone();
+        plain.r#become = None;
+        let mut settings = (*self.settings).clone();
+        settings.connect_timeout = connect_timeout;
+        let settings = Arc::new(settings);
+        // Give the host a moment to go down, then poll until it is back with a new boot id.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        loop {
+            if started.elapsed() > timeout {
+                return Err(Error::host(
+                    &name,
+                    HostErrorKind::Unreachable,
+                    format!(
+                        "the host did not come back within reboot_timeout ({}s)",
+                        timeout.as_secs()
+                    ),
+                ));
+            }
+            if let Ok(nt) = connect(&plain, settings.clone()).await {
+                let now = nt
+                    .exec(&boot_cmd, None)
+                    .await
+                    .ok()
+                    .map(|o| o.stdout_str().trim().to_string());
+                if now.as_deref().is_some_and(|b| !b.is_empty() && b != before) {
+                    lock(h).transport = Some(nt.clone());
+                    let t2 = self.transport_for(task, &Inherit::default(), h, vars)?;
+                    let ok = t2
+                        .exec(&test_cmd, None)
+                        .await
+                        .map(|o| o.success())
+                        .unwrap_or(false);
+                    if ok {
+                        break;
+                    }
+                    lock(h).transport = None;
+                }
+                nt.close().await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tokio::time::sleep(Duration::from_secs_f64(num("post_reboot_delay", 0.0))).await;
+        let elapsed = started.elapsed().as_secs();
+        Ok(Outcome {
+            result: json!({"changed": true, "rebooted": true, "elapsed": elapsed})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            status: Some(Status::Changed),
+            planned: false,
+            changes: vec![],
+        })
     }
 
     async fn run_action(

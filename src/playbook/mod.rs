@@ -132,6 +132,20 @@ pub const ACTIONS: &[(&str, &[&str])] = &[
     ("gather_facts", &["parallel"]),
     ("pause", &["seconds", "minutes", "prompt", "echo"]),
     ("ping", &["data"]),
+    (
+        "reboot",
+        &[
+            "reboot_timeout",
+            "connect_timeout",
+            "msg",
+            "pre_reboot_delay",
+            "post_reboot_delay",
+            "test_command",
+            "reboot_command",
+            "boot_time_command",
+            "search_paths",
+        ],
+    ),
     ("include_tasks", &["file", "_raw_params", "apply"]),
     ("import_tasks", &["file", "_raw_params"]),
     (
