@@ -6,33 +6,37 @@
 //! Adding a module is one file: its typed arguments, `plan`, `apply`, and one `ModuleDef` line
 //! in `REGISTRY`.
 
+pub mod apk;
+pub mod apt;
 pub mod args;
 pub mod authorized_key;
 pub mod blockinfile;
 pub mod command;
 pub mod copy;
 pub mod cron;
+pub mod dnf;
 pub mod file;
 pub mod fileops;
 pub mod find;
+pub mod get_url;
 pub mod getent;
+pub mod group;
+pub mod ini_file;
 pub mod lineinfile;
 pub mod modprobe;
 pub mod mount;
-pub mod replace;
-pub mod stat;
-pub mod template;
-pub mod group;
-pub mod ini_file;
-pub mod sysctl;
-pub mod sysutil;
-pub mod user;
-pub mod apk;
-pub mod apt;
-pub mod dnf;
 pub mod package;
 pub mod package_facts;
 pub mod pkgparse;
+pub mod replace;
+pub mod service;
+pub mod service_facts;
+pub mod stat;
+pub mod sysctl;
+pub mod sysutil;
+pub mod template;
+pub mod ufw;
+pub mod user;
 
 use std::path::PathBuf;
 
@@ -209,6 +213,7 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &command::SHELL,
     &command::RAW,
     &copy::COPY,
+    &get_url::GET_URL,
     &template::TEMPLATE,
     &file::FILE,
     &lineinfile::LINEINFILE,
@@ -231,6 +236,11 @@ pub static REGISTRY: &[&ModuleDef] = &[
     &dnf::YUM,
     &apk::APK,
     &package::PACKAGE,
+    &service::SERVICE,
+    &service::SYSTEMD,
+    &service::SYSTEMD_SERVICE,
+    &service_facts::SERVICE_FACTS,
+    &ufw::UFW,
 ];
 
 /// Finds a module by short or fully qualified name (`copy`, `ansible.builtin.copy`).
