@@ -994,37 +994,8 @@ impl Loader {
             )
         })?;
         let mut task = Task {
-            name: None,
-            kind: TaskKind::Action {
-                name: String::new(),
-                args: Value::Null,
-            },
-            loc: n.loc(file),
-            when: vec![],
-            loop_spec: None,
-            register: None,
-            notify: vec![],
-            listen: vec![],
-            changed_when: None,
-            failed_when: None,
-            ignore_errors: false,
-            tags: vec![],
-            r#become: None,
-            become_user: None,
-            become_method: None,
-            check_mode: None,
-            diff: None,
-            no_log: false,
-            environment: None,
-            run_once: false,
-            any_errors_fatal: None,
-            delegate_to: None,
-            until: None,
-            retries: None,
-            delay: None,
-            vars: Map::new(),
             role: role.cloned(),
-            locs: HashMap::new(),
+            ..Task::bare(n.loc(file))
         };
         let mut module: Option<(&Node, String, Node)> = None;
         let mut extra_args: Option<(Map<String, Value>, &Node)> = None;
