@@ -212,9 +212,9 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
         rt.block_on(audit_all(config, &ctx, &targets))
     };
     println!(
-        "\nREMEDIATION {}",
+        "\nREMEDIATION{}",
         if args.check {
-            "(check mode: nothing was changed)"
+            " (check mode: nothing was changed)"
         } else {
             ""
         }
