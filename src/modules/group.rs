@@ -1,5 +1,7 @@
-//! `group`: local groups with `groupadd`/`groupmod`/`groupdel`; the plan is one
-//! `getent group NAME`.
+//! `group`: local groups with `groupadd`/`groupmod`/`groupdel`; the plan is one exec
+//! (`getent group NAME` and which tools the host has). Without shadow-utils (Alpine's
+//! BusyBox) apply uses `addgroup`/`delgroup`, and a gid change edits `/etc/group` through
+//! the transport's atomic put.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -8,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::args::de_bool;
 use super::fileops::{build_args, de_opt_str, fail};
 use super::sysutil::{self, other, state_obj, strs, Sections};
-use super::user::check_name;
+use super::user::{check_name, edit_db, is_busybox, tool_probe};
 use super::{Change, Field, Module, ModuleCtx, Plan};
 use crate::error::Result;
 use crate::transport::quote::Cmd;
@@ -86,7 +88,9 @@ impl Module for Group {
             "g",
             &Cmd::new("getent").arg("group").arg(&a.name).into_string(),
         );
+        s.add("tool", &tool_probe("groupadd", "addgroup"));
         let s = s.run(ctx, "group").await?;
+        let tool = if is_busybox(&s) { "busybox" } else { "shadow" };
         let cur = s.get("g").and_then(|t| parse_gid(t));
         let mut result = Map::new();
         result.insert("name".into(), json!(a.name));
@@ -146,7 +150,7 @@ impl Module for Group {
         Ok(Plan {
             changes,
             result,
-            state: Some(json!({"op": op, "args": args})),
+            state: Some(json!({"op": op, "args": args, "tool": tool})),
             ..Plan::default()
         })
     }
@@ -163,12 +167,51 @@ impl Module for Group {
                 ))
             }
         };
-        let script = format!(
-            "{}{} || exit 1\n{}\nexit 0\n",
-            super::user::NEED_SHADOW,
-            Cmd::new(op).args(strs(st.get("args"))).arg(n).into_string(),
-            Cmd::new("getent").arg("group").arg(n).into_string()
-        );
+        let args = strs(st.get("args"));
+        let getent = Cmd::new("getent").arg("group").arg(n).into_string();
+        let script = if st.get("tool").and_then(Value::as_str) == Some("busybox") {
+            let gid = args
+                .iter()
+                .position(|x| x == "-g")
+                .and_then(|i| args.get(i + 1).cloned());
+            let cmd = match op {
+                "groupadd" => {
+                    let mut c = Cmd::new("addgroup");
+                    if args.iter().any(|x| x == "-r") {
+                        c = c.arg("-S");
+                    }
+                    // addgroup refuses a gid in use: with non_unique it is set afterwards.
+                    if let (Some(g), false) = (&gid, args.iter().any(|x| x == "-o")) {
+                        c = c.arg("-g").arg(g);
+                    }
+                    Some(c.arg(n))
+                }
+                // BusyBox delgroup has no --force.
+                "groupdel" => Some(Cmd::new("delgroup").arg(n)),
+                _ => None,
+            };
+            if let Some(c) = cmd {
+                let s = format!("{} || exit 1\n", c.into_string());
+                sysutil::run(ctx, &format!("{op} {n}"), &s, None).await?;
+            }
+            let has_o = args.iter().any(|x| x == "-o");
+            if let (Some(g), true) = (&gid, op == "groupmod" || (op == "groupadd" && has_o)) {
+                edit_db(ctx, "/etc/group", n, |f| {
+                    while f.len() < 3 {
+                        f.push(String::new());
+                    }
+                    f[2] = g.clone();
+                })
+                .await?;
+            }
+            format!("{getent}\nexit 0\n")
+        } else {
+            format!(
+                "{}{} || exit 1\n{getent}\nexit 0\n",
+                super::user::NEED_SHADOW,
+                Cmd::new(op).args(&args).arg(n).into_string(),
+            )
+        };
         let out = sysutil::run(ctx, &format!("{op} {n}"), &script, None).await?;
         let mut r = plan.result.clone();
         match parse_gid(&out) {

@@ -2,7 +2,11 @@
 //! The plan reads `getent passwd`, `getent shadow`, `id -Gn` and the groups named in one exec
 //! and lists typed changes (uid 1001 → 1002, shell, groups added/removed). A password hash is
 //! never shown, stored in the plan, or put on a command line: `chpasswd -e` reads it on stdin.
-//! TODO: busybox `adduser`/`deluser` (Alpine without shadow).
+//! Without shadow-utils (Alpine's BusyBox userland) the plan's probe says so and apply uses
+//! BusyBox's `adduser`/`deluser`/`addgroup`/`delgroup`/`passwd`; what those cannot change
+//! (uid, primary group, comment, home, shell, expiry of an existing user) is written into
+//! `/etc/passwd` / `/etc/shadow` by a read-modify-write through the transport's atomic put,
+//! every other line kept byte for byte. The plan and its typed changes are the same either way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,8 +21,77 @@ use super::{Change, Field, Module, ModuleCtx, Plan};
 use crate::error::Result;
 use crate::transport::quote::{quote, Cmd};
 
-/// shadow-utils must be there (Alpine's busybox adduser/deluser: TODO).
-pub const NEED_SHADOW: &str = "command -v useradd >/dev/null 2>&1 || { echo 'useradd/usermod not found: install shadow-utils (busybox adduser is not supported yet)' >&2; exit 127; }\n";
+/// shadow-utils must be there when the probe found no BusyBox `adduser` either.
+pub const NEED_SHADOW: &str = "command -v useradd >/dev/null 2>&1 || { echo 'useradd/usermod not found, and adduser is not BusyBox: install shadow-utils' >&2; exit 127; }\n";
+
+/// Probe section `tool`: `shadow` when `shadow_cmd` is on PATH, `busybox` when the `bb_cmd`
+/// on PATH is BusyBox's applet (a link to busybox, or its `--help` says BusyBox), else `none`.
+pub fn tool_probe(shadow_cmd: &str, bb_cmd: &str) -> String {
+    let (s, b) = (quote(shadow_cmd), quote(bb_cmd));
+    format!(
+        "if command -v {s} >/dev/null 2>&1; then echo shadow; \
+         elif command -v {b} >/dev/null 2>&1 && {{ readlink -f \"$(command -v {b})\" | grep -q '/busybox$' || {b} --help 2>&1 | grep -qi busybox; }}; then echo busybox; \
+         else echo none; fi"
+    )
+}
+
+/// Whether the probe's `tool` section found the BusyBox userland.
+pub fn is_busybox(s: &BTreeMap<String, String>) -> bool {
+    s.get("tool").is_some_and(|t| t.trim() == "busybox")
+}
+
+/// Rewrites the entry `key` of a colon-separated database file (`/etc/passwd`, `/etc/group`,
+/// `/etc/shadow`): one exec reads it, `edit` changes its fields, the transport's put replaces
+/// the file atomically with its mode and owner kept. Every other line stays byte for byte.
+pub async fn edit_db(
+    ctx: &ModuleCtx<'_>,
+    path: &str,
+    key: &str,
+    edit: impl Fn(&mut Vec<String>),
+) -> Result<()> {
+    let mut s = Sections::new();
+    s.file("f", path);
+    let s = s.run(ctx, path).await?;
+    let now = sysutil::file_now(&s, "f");
+    let text = now
+        .text
+        .clone()
+        .ok_or_else(|| fail(ctx, format!("{path} is missing")))?;
+    let out = edit_entry(&text, key, edit)
+        .ok_or_else(|| fail(ctx, format!("{key}: no entry in {path}")))?;
+    if out != text {
+        sysutil::put_file(ctx, path, &out, &now, 0o644, None, None).await?;
+    }
+    Ok(())
+}
+
+/// `text` with the first entry named `key` changed by `edit`; every other byte as it was.
+/// None when there is no such entry.
+pub fn edit_entry(text: &str, key: &str, edit: impl Fn(&mut Vec<String>)) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut found = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.strip_suffix('\n').unwrap_or(line);
+        if !found && body.split(':').next() == Some(key) {
+            let mut f: Vec<String> = body.split(':').map(str::to_string).collect();
+            edit(&mut f);
+            out.push_str(&f.join(":"));
+            out.push_str(&line[body.len()..]);
+            found = true;
+        } else {
+            out.push_str(line);
+        }
+    }
+    found.then_some(out)
+}
+
+/// Sets field `i` of a database entry (padding short entries).
+fn set_field(f: &mut Vec<String>, i: usize, v: &str) {
+    while f.len() <= i {
+        f.push(String::new());
+    }
+    f[i] = v.to_string();
+}
 
 fn present_state() -> String {
     "present".into()
@@ -263,15 +336,189 @@ fn date_or_never(d: Option<i64>) -> String {
 }
 
 impl User {
+    /// Apply with BusyBox's tools: the plan's shadow-utils arguments translated to `adduser`
+    /// flags, or to field edits of `/etc/passwd` and `/etc/shadow` (BusyBox has no usermod).
+    async fn apply_busybox(
+        &self,
+        ctx: &ModuleCtx<'_>,
+        plan: &Plan,
+        st: &Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        let a = &self.a;
+        let n = &a.name;
+        let op = st.get("op").and_then(Value::as_str).unwrap_or("");
+        let args = strs(st.get("args"));
+        // The plan's useradd/usermod/userdel words as flag → value ("" for a bare flag).
+        let mut opts: BTreeMap<String, String> = BTreeMap::new();
+        let mut it = args.iter();
+        while let Some(f) = it.next() {
+            let v = if ["-u", "-g", "-G", "-c", "-d", "-s", "-e", "-k"].contains(&f.as_str()) {
+                it.next().cloned().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            opts.insert(f.clone(), v);
+        }
+        let flag = |f: &str| opts.get(f).cloned();
+        let has = |f: &str| opts.contains_key(f);
+        // passwd fields to set: (index, value).
+        let mut fields: Vec<(usize, String)> = Vec::new();
+        match op {
+            "delete" => {
+                // BusyBox deluser has no --force; it also drops the user's own group.
+                let mut c = Cmd::new("deluser");
+                if has("-r") {
+                    c = c.arg("--remove-home");
+                }
+                let script = format!("{} || exit 1\n", c.arg(n).into_string());
+                sysutil::run(ctx, &format!("deluser {n}"), &script, None).await?;
+                let mut r = plan.result.clone();
+                r.insert("state".into(), json!("absent"));
+                return Ok(r);
+            }
+            "create" => {
+                let mut c = Cmd::new("adduser").arg("-D");
+                if a.system {
+                    c = c.arg("-S");
+                }
+                if !a.create_home {
+                    c = c.arg("-H");
+                }
+                for (from, to) in [("-d", "-h"), ("-s", "-s"), ("-c", "-g"), ("-k", "-k")] {
+                    if let Some(v) = flag(from) {
+                        c = c.arg(to).arg(&v);
+                    }
+                }
+                match flag("-u") {
+                    // adduser refuses a uid in use: set it in /etc/passwd afterwards.
+                    Some(u) if has("-o") => fields.push((2, u)),
+                    Some(u) => c = c.arg("-u").arg(&u),
+                    None => {}
+                }
+                if let Some(g) = flag("-g") {
+                    c = c.arg("-G").arg(&g);
+                } else if has("-N") {
+                    // A group of the user's name exists: adduser would fail to create it, so
+                    // it becomes the primary group.
+                    c = c.arg("-G").arg(n);
+                }
+                let script = format!("{} || exit 1\n", c.arg(n).into_string());
+                sysutil::run(ctx, &format!("adduser {n}"), &script, None).await?;
+            }
+            "modify" => {
+                for (f, i) in [("-u", 2), ("-c", 4), ("-d", 5), ("-s", 6)] {
+                    if let Some(v) = flag(f) {
+                        fields.push((i, v));
+                    }
+                }
+                if has("-g") {
+                    match st.get("gid").and_then(Value::as_u64) {
+                        Some(g) => fields.push((3, g.to_string())),
+                        None => {
+                            return Err(fail(
+                                ctx,
+                                format!("user {n}: the gid of the new primary group is unknown"),
+                            ))
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(fail(
+                    ctx,
+                    "internal: apply called without this module's plan",
+                ))
+            }
+        }
+        if !fields.is_empty() {
+            edit_db(ctx, "/etc/passwd", n, |f| {
+                for (i, v) in &fields {
+                    set_field(f, *i, v);
+                }
+            })
+            .await?;
+        }
+        if let Some(e) = st.get("exp") {
+            let v = e.as_i64().map(|d| d.to_string()).unwrap_or_default();
+            edit_db(ctx, "/etc/shadow", n, |f| set_field(f, 7, &v)).await?;
+        }
+        let mut script = String::new();
+        if op == "modify" {
+            let old_home = st.get("old_home").and_then(Value::as_str).unwrap_or("");
+            if let (Some(new), true) = (flag("-d"), has("-m")) {
+                let (o, w) = (quote(old_home), quote(&new));
+                script.push_str(&format!(
+                    "if [ -d {o} ] && [ ! -e {w} ]; then mkdir -p -- \"$(dirname -- {w})\" && mv -- {o} {w} || exit 1; fi\n"
+                ));
+            }
+            if let (Some(u), Some(old)) = (flag("-u"), st.get("old_uid").and_then(Value::as_u64)) {
+                // As usermod -u: the files of the home dir owned by the old uid follow.
+                let h = quote(flag("-d").as_deref().unwrap_or(old_home));
+                script.push_str(&format!(
+                    "[ -d {h} ] && find {h} -xdev -user {old} -exec chown -h {} {{}} +\n",
+                    quote(&u)
+                ));
+            }
+        }
+        if op == "create" && a.create_home && fields.iter().any(|(i, _)| *i == 2) {
+            // The new home was made for the uid adduser picked.
+            let qn = quote(n);
+            script.push_str(&format!(
+                "h=$(getent passwd {qn} | cut -d: -f6); [ -n \"$h\" ] && [ -d \"$h\" ] && chown -R -- {qn} \"$h\"\n"
+            ));
+        }
+        let mut stdin: Option<Vec<u8>> = None;
+        if st.get("password").and_then(Value::as_bool) == Some(true) {
+            let hash = a.password.as_deref().unwrap_or("");
+            // The hash travels on stdin, never in argv (visible in the process list).
+            stdin = Some(format!("{n}:{hash}\n").into_bytes());
+            script.push_str("chpasswd -e || exit 1\n");
+        }
+        match st.get("lock").and_then(Value::as_bool) {
+            Some(true) => {
+                script.push_str(&format!("passwd -l {} >/dev/null || exit 1\n", quote(n)))
+            }
+            Some(false) => {
+                script.push_str(&format!("passwd -u {} >/dev/null || exit 1\n", quote(n)))
+            }
+            None => {}
+        }
+        for g in strs(st.get("gadd")) {
+            script.push_str(&format!(
+                "{} || exit 1\n",
+                Cmd::new("addgroup").arg(n).arg(&g).into_string()
+            ));
+        }
+        for g in strs(st.get("gdel")) {
+            script.push_str(&format!(
+                "{} || exit 1\n",
+                Cmd::new("delgroup").arg(n).arg(&g).into_string()
+            ));
+        }
+        if let Some(h) = st.get("mkhome").and_then(Value::as_str) {
+            script.push_str(&mkhome_script(n, h));
+        }
+        script.push_str(&format!("getent passwd {}\n", quote(n)));
+        let out = sysutil::run(ctx, &format!("user {n}"), &script, stdin.as_deref()).await?;
+        let mut r = plan.result.clone();
+        if let Some(c) = out.lines().rev().find_map(parse_passwd) {
+            r.extend(present_result(a, &self.groups, &c));
+        }
+        Ok(r)
+    }
+
     fn script(&self) -> Sections {
         let n = &self.a.name;
         let mut s = Sections::new();
+        s.add("tool", &tool_probe("useradd", "adduser"));
         s.add("pw", &Cmd::new("getent").arg("passwd").arg(n).into_string());
+        // musl's getent (Alpine) has no shadow database: then the file itself.
         s.add(
             "sh",
             &format!(
-                "{} 2>/dev/null",
-                Cmd::new("getent").arg("shadow").arg(n).into_string()
+                "{} 2>/dev/null || MUSTER_U={} awk -F: '$1 == ENVIRON[\"MUSTER_U\"]' /etc/shadow 2>/dev/null",
+                Cmd::new("getent").arg("shadow").arg(n).into_string(),
+                quote(n)
             ),
         );
         s.add("ids", &format!("id -Gn {} 2>/dev/null", quote(n)));
@@ -331,6 +578,11 @@ impl Module for User {
         result.insert("state".into(), json!(a.state));
         let mut changes: Vec<Change> = Vec::new();
         let mut st = Map::new();
+        let tool = if is_busybox(&s) { "busybox" } else { "shadow" };
+        st.insert("tool".into(), json!(tool));
+        // For BusyBox: memberships to add/remove one by one (no `usermod -G`).
+        let mut gadd: Vec<String> = Vec::new();
+        let mut gdel: Vec<String> = Vec::new();
 
         if a.state == "absent" {
             result.insert("force".into(), json!(a.force));
@@ -412,6 +664,7 @@ impl Module for User {
                 if let Some(gs) = &want_groups {
                     if !gs.is_empty() {
                         let list = gs.iter().cloned().collect::<Vec<_>>().join(",");
+                        gadd = gs.iter().cloned().collect();
                         changes.push(other("groups", None, Some(list.clone())));
                         args.extend(["-G".into(), list]);
                     }
@@ -428,6 +681,7 @@ impl Module for User {
                 }
                 if let Some(Some(d)) = self.expires {
                     changes.push(other("expires", None, Some(ymd(d))));
+                    st.insert("exp".into(), json!(d));
                     args.extend(["-e".into(), ymd(d)]);
                 }
                 if a.system {
@@ -467,6 +721,7 @@ impl Module for User {
                     .unwrap_or_else(|| gid_name(c.gid));
                 if let Some((gname, gid)) = &want_group {
                     if *gid != Some(c.gid) {
+                        st.insert("gid".into(), json!(gid));
                         changes.push(other("group", Some(gid_name(c.gid)), Some(gname.clone())));
                         args.extend(["-g".into(), gname.clone()]);
                     }
@@ -489,10 +744,13 @@ impl Module for User {
                         let missing: BTreeSet<String> = want.difference(&have).cloned().collect();
                         if !missing.is_empty() {
                             let all: BTreeSet<String> = have.union(&want).cloned().collect();
+                            gadd = missing.iter().cloned().collect();
                             changes.push(other("groups", Some(join(&have)), Some(join(&all))));
                             args.extend(["-a".into(), "-G".into(), join(&missing)]);
                         }
                     } else if want != have {
+                        gadd = want.difference(&have).cloned().collect();
+                        gdel = have.difference(&want).cloned().collect();
                         changes.push(other("groups", Some(join(&have)), Some(join(&want))));
                         args.extend(["-G".into(), join(&want)]);
                     }
@@ -529,6 +787,7 @@ impl Module for User {
                             Some(date_or_never(want)),
                         ));
                         args.extend(["-e".into(), want.map(ymd).unwrap_or_default()]);
+                        st.insert("exp".into(), json!(want));
                     }
                 }
                 if let (Some(p), Some((hash, locked, _))) = (&a.password, &shadow) {
@@ -572,6 +831,8 @@ impl Module for User {
                     mkhome = Some(h);
                 }
                 st.insert("op".into(), json!("modify"));
+                st.insert("old_home".into(), json!(c.home));
+                st.insert("old_uid".into(), json!(c.uid));
                 if changes.is_empty() {
                     result.extend(present_result(a, &self.groups, c));
                     return Ok(Plan {
@@ -585,6 +846,8 @@ impl Module for User {
         st.insert("password".into(), json!(set_password));
         st.insert("lock".into(), json!(lock));
         st.insert("mkhome".into(), json!(mkhome));
+        st.insert("gadd".into(), json!(gadd));
+        st.insert("gdel".into(), json!(gdel));
         Ok(Plan {
             changes,
             result,
@@ -599,6 +862,9 @@ impl Module for User {
         let op = st.get("op").and_then(Value::as_str).unwrap_or("");
         let args = strs(st.get("args"));
         let n = &a.name;
+        if st.get("tool").and_then(Value::as_str) == Some("busybox") {
+            return self.apply_busybox(ctx, plan, &st).await;
+        }
         let mut script = String::from(NEED_SHADOW);
         let mut stdin: Option<Vec<u8>> = None;
         match op {
@@ -640,11 +906,7 @@ impl Module for User {
             None => {}
         }
         if let Some(h) = st.get("mkhome").and_then(Value::as_str) {
-            let q = quote(h);
-            script.push_str(&format!(
-                "mkdir -p -m 0700 -- {q} || exit 1\n[ -d /etc/skel ] && cp -a /etc/skel/. {q}\nchown -R -- {qn}:\"$(id -g -- {qn})\" {q} || exit 1\n",
-                qn = quote(n)
-            ));
+            script.push_str(&mkhome_script(n, h));
         }
         script.push_str(&format!("getent passwd {}\n", quote(n)));
         let out = sysutil::run(ctx, &format!("user {n}"), &script, stdin.as_deref()).await?;
@@ -654,6 +916,15 @@ impl Module for User {
         }
         Ok(r)
     }
+}
+
+/// Creates a missing home dir from /etc/skel, owned by the user.
+fn mkhome_script(n: &str, h: &str) -> String {
+    let q = quote(h);
+    format!(
+        "mkdir -p -m 0700 -- {q} || exit 1\n[ -d /etc/skel ] && cp -a /etc/skel/. {q}\nchown -R -- {qn}:\"$(id -g -- {qn})\" {q} || exit 1\n",
+        qn = quote(n)
+    )
 }
 
 fn present_result(a: &UserArgs, groups: &Option<Vec<String>>, c: &Passwd) -> Map<String, Value> {
@@ -696,6 +967,51 @@ mod tests {
         assert_eq!(s, ("*".into(), false, None));
         let g = parse_groups("sudo:x:27:alice\nusers:x:100:\n");
         assert_eq!(g["sudo"], 27);
+    }
+
+    #[test]
+    fn edits_one_entry_only() {
+        let text = "root:x:0:0:root:/root:/bin/bash\nalice:x:1:1::/home/a:/bin/sh\nalicex:x:2:2::/h:/bin/sh";
+        let out = edit_entry(text, "alice", |f| set_field(f, 6, "/bin/bash")).unwrap();
+        assert_eq!(
+            out,
+            "root:x:0:0:root:/root:/bin/bash\nalice:x:1:1::/home/a:/bin/bash\nalicex:x:2:2::/h:/bin/sh"
+        );
+        let out = edit_entry(text, "alicex", |f| set_field(f, 2, "7")).unwrap();
+        assert!(out.ends_with("alicex:x:7:2::/h:/bin/sh"));
+        let out = edit_entry("bob:!:1::::::\n", "bob", |f| set_field(f, 7, "19000")).unwrap();
+        assert_eq!(out, "bob:!:1:::::19000:\n");
+        assert!(edit_entry(text, "nobody", |_| {}).is_none());
+    }
+
+    #[test]
+    fn tool_probe_runs_in_sh() {
+        let run = |s: &str| {
+            let o = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(s)
+                .output()
+                .unwrap();
+            String::from_utf8(o.stdout).unwrap().trim().to_string()
+        };
+        assert_eq!(run(&tool_probe("sh", "no-such-tool-x")), "shadow");
+        assert_eq!(run(&tool_probe("no-such-tool-y", "no-such-tool-x")), "none");
+        // A command that is there but is not BusyBox's.
+        assert_eq!(run(&tool_probe("no-such-tool-y", "true")), "none");
+        // A link to busybox (as Alpine's /usr/sbin/adduser) is BusyBox's.
+        if let Some(bb) = ["/bin/busybox", "/usr/bin/busybox"]
+            .iter()
+            .find(|p| std::path::Path::new(p).exists())
+        {
+            let d = tempfile::tempdir().unwrap();
+            std::os::unix::fs::symlink(bb, d.path().join("adduser")).unwrap();
+            let s = format!(
+                "PATH={}:$PATH; {}",
+                quote(&d.path().to_string_lossy()),
+                tool_probe("no-such-tool-y", "adduser")
+            );
+            assert_eq!(run(&s), "busybox");
+        }
     }
 
     #[test]

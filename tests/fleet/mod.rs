@@ -1,5 +1,5 @@
 //! The test fleet: real OpenSSH `sshd` processes on 127.0.0.1, one per host, each in its own
-//! mount namespace with copy-on-write overlays over `/etc /usr /var /opt /srv /root`.
+//! mount namespace with copy-on-write overlays over `/etc /usr /var /opt /srv /root /home`.
 //!
 //! Use it from an integration test with `mod fleet;` and e.g. `let fleet = fleet::Fleet::debian(3);`.
 //! Everything a fleet starts is stopped, and its temp dir removed, when the `Fleet` is dropped,
@@ -36,7 +36,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 /// The directories every host gets a copy-on-write overlay over.
-pub const OVERLAID: [&str; 6] = ["etc", "usr", "var", "opt", "srv", "root"];
+/// `/home` too, so users created with a home directory on a host stay on that host.
+pub const OVERLAID: [&str; 7] = ["etc", "usr", "var", "opt", "srv", "root", "home"];
 
 const SSHD: &str = "/usr/sbin/sshd";
 /// The PATH sshd gives root's sessions on Debian; `exec_on` uses the same.
