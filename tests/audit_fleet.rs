@@ -16,15 +16,7 @@ fn data(p: &str) -> PathBuf {
 }
 
 fn muster(fleet: &Fleet, args: &[&str]) -> Output {
-    fleet
-        .muster()
-        .arg("-i")
-        .arg(fleet.inventory())
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .args(args)
-        .output()
-        .expect("run muster")
+    fleet.run(args)
 }
 
 fn show(o: &Output) -> String {

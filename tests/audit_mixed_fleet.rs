@@ -23,15 +23,7 @@ fn repo(p: &str) -> PathBuf {
 }
 
 fn muster(fleet: &Fleet, args: &[&str]) -> Output {
-    fleet
-        .muster()
-        .arg("-i")
-        .arg(fleet.inventory())
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .args(args)
-        .output()
-        .expect("run muster")
+    fleet.run(args)
 }
 
 fn show(o: &Output) -> String {

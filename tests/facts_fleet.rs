@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fleet::{Fleet, HostSpec, Profile};
-use muster::cli::HostKeyChecking;
 use muster::facts;
 use muster::transport::ssh::{SshSettings, SshTarget, SshTransport};
 use muster::transport::Transport;
@@ -67,24 +66,11 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn target(fleet: &Fleet, host: &str) -> SshTarget {
-    SshTarget {
-        name: host.into(),
-        address: "127.0.0.1".into(),
-        port: fleet.port(host),
-        user: "root".into(),
-        identity_files: vec![fleet.client_key().to_path_buf()],
-        identities_only: true,
-        jumps: vec![],
-    }
+    fleet.ssh_target(host, "root")
 }
 
 fn settings(fleet: &Fleet) -> Arc<SshSettings> {
-    Arc::new(SshSettings {
-        known_hosts: vec![fleet.known_hosts().to_path_buf()],
-        checking: HostKeyChecking::Strict,
-        connect_timeout: Duration::from_secs(10),
-        command_timeout: Some(Duration::from_secs(30)),
-    })
+    fleet.ssh_settings(Duration::from_secs(30))
 }
 
 fn str_of<'a>(f: &'a serde_json::Map<String, Value>, host: &str, k: &str) -> &'a str {

@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleet::Fleet;
-use muster::cli::HostKeyChecking;
 use muster::modules::{self, Change, Field, ModuleCtx, Plan, SearchPaths};
-use muster::transport::ssh::{SshSettings, SshTarget, SshTransport};
+use muster::transport::ssh::SshTransport;
 use muster::transport::Transport;
 use serde_json::{json, Map, Value};
 
@@ -25,22 +24,7 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 async fn connect(fleet: &Fleet) -> Arc<SshTransport> {
-    let target = SshTarget {
-        name: HOST.into(),
-        address: "127.0.0.1".into(),
-        port: fleet.port(HOST),
-        user: "root".into(),
-        identity_files: vec![fleet.client_key().to_path_buf()],
-        identities_only: true,
-        jumps: vec![],
-    };
-    let settings = Arc::new(SshSettings {
-        known_hosts: vec![fleet.known_hosts().to_path_buf()],
-        checking: HostKeyChecking::Strict,
-        connect_timeout: Duration::from_secs(10),
-        command_timeout: Some(Duration::from_secs(30)),
-    });
-    SshTransport::connect(&target, settings).await.unwrap()
+    fleet.connect(HOST, Duration::from_secs(30)).await
 }
 
 /// A stand-in for the engine's template renderer: `{{ name }}` becomes `vars.name`.

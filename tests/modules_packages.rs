@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleet::{Fleet, HostSpec, Profile};
-use muster::cli::HostKeyChecking;
 use muster::modules::{self, Field, ModuleCtx, Plan, SearchPaths};
-use muster::transport::ssh::{SshSettings, SshTarget, SshTransport};
+use muster::transport::ssh::SshTransport;
 use muster::transport::Transport;
 use serde_json::{json, Map, Value};
 
@@ -60,22 +59,7 @@ fn build_deb_with(name: &str, depends: Option<&str>) -> Vec<u8> {
 }
 
 async fn connect(fleet: &Fleet, host: &str) -> Arc<SshTransport> {
-    let target = SshTarget {
-        name: host.into(),
-        address: "127.0.0.1".into(),
-        port: fleet.port(host),
-        user: "root".into(),
-        identity_files: vec![fleet.client_key().to_path_buf()],
-        identities_only: true,
-        jumps: vec![],
-    };
-    let settings = Arc::new(SshSettings {
-        known_hosts: vec![fleet.known_hosts().to_path_buf()],
-        checking: HostKeyChecking::Strict,
-        connect_timeout: Duration::from_secs(10),
-        command_timeout: Some(Duration::from_secs(120)),
-    });
-    SshTransport::connect(&target, settings).await.unwrap()
+    fleet.connect(host, Duration::from_secs(120)).await
 }
 
 fn no_render(text: &str, _: &Value) -> muster::Result<String> {
@@ -532,15 +516,7 @@ fn dnf_and_apk_through_shims() {
 }
 
 fn muster(fleet: &Fleet, args: &[&str]) -> Output {
-    fleet
-        .muster()
-        .arg("-i")
-        .arg(fleet.inventory())
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .args(args)
-        .output()
-        .expect("run muster")
+    fleet.run(args)
 }
 
 fn show(o: &Output) -> String {

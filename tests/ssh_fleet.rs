@@ -9,15 +9,7 @@ use std::time::{Duration, Instant};
 use fleet::{Fleet, HostSpec, Profile};
 
 fn muster(fleet: &Fleet, args: &[&str]) -> Output {
-    fleet
-        .muster()
-        .arg("-i")
-        .arg(fleet.inventory())
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .args(args)
-        .output()
-        .expect("run muster")
+    fleet.run(args)
 }
 
 fn text(o: &Output) -> (String, String) {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fleet::Fleet;
-use muster::cli::HostKeyChecking;
 use muster::config::Secret;
 use muster::transport::local::LocalTransport;
 use muster::transport::r#become::{Become, BecomeSpec, Method};
@@ -22,24 +21,11 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 fn target(fleet: &Fleet, host: &str, user: &str) -> SshTarget {
-    SshTarget {
-        name: host.into(),
-        address: "127.0.0.1".into(),
-        port: fleet.port(host),
-        user: user.into(),
-        identity_files: vec![fleet.client_key().to_path_buf()],
-        identities_only: true,
-        jumps: vec![],
-    }
+    fleet.ssh_target(host, user)
 }
 
 fn settings(fleet: &Fleet) -> Arc<SshSettings> {
-    Arc::new(SshSettings {
-        known_hosts: vec![fleet.known_hosts().to_path_buf()],
-        checking: HostKeyChecking::Strict,
-        connect_timeout: Duration::from_secs(10),
-        command_timeout: Some(Duration::from_secs(30)),
-    })
+    fleet.ssh_settings(Duration::from_secs(30))
 }
 
 #[test]

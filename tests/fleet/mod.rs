@@ -556,6 +556,55 @@ impl Fleet {
         c
     }
 
+    /// `muster -i INVENTORY --known-hosts KNOWN_HOSTS ARGS...` against this fleet, run to the end.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.muster()
+            .arg("-i")
+            .arg(&self.inventory)
+            .arg("--known-hosts")
+            .arg(&self.known_hosts)
+            .args(args)
+            .output()
+            .expect("fleet: cannot run muster")
+    }
+
+    /// Where muster's own SSH transport reaches `host` as `user` (the fleet's client key only).
+    pub fn ssh_target(&self, host: &str, user: &str) -> muster::transport::ssh::SshTarget {
+        muster::transport::ssh::SshTarget {
+            name: host.into(),
+            address: "127.0.0.1".into(),
+            port: self.port(host),
+            user: user.into(),
+            identity_files: vec![self.client_key.clone()],
+            identities_only: true,
+            jumps: vec![],
+        }
+    }
+
+    /// Strict host-key checking against this fleet's known_hosts; commands may run `timeout`.
+    pub fn ssh_settings(&self, timeout: Duration) -> Arc<muster::transport::ssh::SshSettings> {
+        Arc::new(muster::transport::ssh::SshSettings {
+            known_hosts: vec![self.known_hosts.clone()],
+            checking: muster::cli::HostKeyChecking::Strict,
+            connect_timeout: Duration::from_secs(10),
+            command_timeout: Some(timeout),
+        })
+    }
+
+    /// An open muster SSH connection to `host` as root.
+    pub async fn connect(
+        &self,
+        host: &str,
+        timeout: Duration,
+    ) -> Arc<muster::transport::ssh::SshTransport> {
+        muster::transport::ssh::SshTransport::connect(
+            &self.ssh_target(host, "root"),
+            self.ssh_settings(timeout),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("fleet: cannot connect to {host}: {e}"))
+    }
+
     fn upper_path(&self, name: &str, abs_path: &str) -> PathBuf {
         let rel = overlay_relative(abs_path);
         self.host(name).upper_root().join(rel)
