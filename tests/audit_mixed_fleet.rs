@@ -652,6 +652,10 @@ fn laptop_and_server_baselines_on_a_mixed_fleet() {
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {text}"));
     schema_check(&report);
     assert_eq!(report["summary"]["hosts"], 4, "{text}");
+    // The round-trip budget holds for server-baseline too: facts, then one probe batch.
+    for h in report["hosts"].as_array().unwrap() {
+        assert_eq!(h["execs"], 2, "{}: {} execs", h["name"], h["execs"]);
+    }
     let expect = [
         ("deb-server", "ssh-root-login", "pass"),
         ("deb-server", "ssh-auth", "pass"),
