@@ -216,10 +216,11 @@ pub struct AuditArgs {
     /// Lowest severity whose failure makes the exit code 2.
     #[arg(long = "fail-on", value_enum, default_value_t = Severity::Low)]
     pub fail_on: Severity,
-    /// Report format on standard output.
+    /// Report format on standard output: text, json, junit, markdown, sarif, nagios
+    /// (plugin exit codes 0-3) or prometheus.
     #[arg(long, default_value = "text")]
     pub format: String,
-    /// Also write a report: FORMAT=PATH (repeatable).
+    /// Also write a report: FORMAT=PATH (repeatable; any of the formats above).
     #[arg(short = 'o', long = "output", value_name = "FORMAT=PATH")]
     pub output: Vec<String>,
     /// Extra variables, as for apply.

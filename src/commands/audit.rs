@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::policy::audit::{AuditCtx, HostAudit};
 use crate::policy::report::AuditReport;
 use crate::policy::{waivers, Policy, Severity};
+use crate::report::{self, Format};
 use crate::runner::{on_each_host, runtime, select_targets};
 use crate::template::Templar;
 
@@ -38,25 +39,21 @@ pub fn audit(config: &Config, args: &AuditArgs) -> Result<i32> {
     for e in &args.extra_vars {
         extra.extend(parse_extra_vars(e)?);
     }
-    let format = args.format.as_str();
-    if !matches!(format, "text" | "json") {
-        return Err(Error::Usage(format!(
-            "--format {format}: this version writes text or json"
-        )));
-    }
-    let mut outputs = Vec::new();
+    // Formats are checked before any host is contacted: a bad one is a usage error (exit 1).
+    let format = Format::parse(&args.format)
+        .map_err(|e| Error::Usage(format!("--format {}: {e}", args.format)))?;
+    let mut outputs: Vec<(Format, std::path::PathBuf)> = Vec::new();
     for o in &args.output {
         let (f, path) = o.split_once('=').ok_or_else(|| {
             Error::Usage(format!(
-                "-o {o}: expected FORMAT=PATH, e.g. json=report.json"
+                "-o {o}: expected FORMAT=PATH, e.g. json=report.json or junit=audit.xml"
             ))
         })?;
-        if !matches!(f, "text" | "json") {
-            return Err(Error::Usage(format!(
-                "-o {o}: this version writes text or json"
-            )));
+        if path.is_empty() {
+            return Err(Error::Usage(format!("-o {o}: the path is empty")));
         }
-        outputs.push((f.to_string(), std::path::PathBuf::from(path)));
+        let f = Format::parse(f).map_err(|e| Error::Usage(format!("-o {o}: {e}")))?;
+        outputs.push((f, std::path::PathBuf::from(path)));
     }
     let fail_on = match args.fail_on {
         crate::cli::Severity::Info => Severity::Info,
@@ -114,17 +111,16 @@ pub fn audit(config: &Config, args: &AuditArgs) -> Result<i32> {
         &today,
     );
     let color = crate::commands::apply::use_color(config.color);
-    match format {
-        "json" => println!("{}", report.to_json()),
-        _ => print!("{}", report.to_text(color)),
-    }
+    // Every format renders the same report; files never carry colour.
+    print!("{}", report::render_with(format, &report, &policies, color));
     for (f, path) in outputs {
-        let text = if f == "json" {
-            report.to_json()
-        } else {
-            report.to_text(false)
-        };
+        let text = report::render_with(f, &report, &policies, false);
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    }
+    // Only a format on standard output may dictate the exit code (nagios: the plugin
+    // convention); `-o nagios=PATH` leaves the audit's own exit code.
+    if let Some(code) = report::exit_code_of(format, &report) {
+        return Ok(code);
     }
     Ok(report.exit_code(fail_on))
 }
