@@ -238,13 +238,20 @@ fn probe_script(a: &AptArgs, specs: &[Spec], state: PkgState) -> String {
             dq.into_string()
         ));
     }
-    if state != PkgState::Absent && !queries.is_empty() {
+    if state == PkgState::Latest && !queries.is_empty() {
         s.push_str(&format!(
             "echo @@policy; {} 2>&1\n",
             Cmd::new("apt-cache")
                 .arg("policy")
                 .args(&queries)
                 .into_string()
+        ));
+    } else if state == PkgState::Present && !queries.is_empty() {
+        // `present` needs candidates only for what is not installed yet; apt-cache builds
+        // its whole cache in memory (~0.5 s), so an in-sync plan skips it.
+        s.push_str(&format!(
+            "set --; for q in {}; do case \"$(dpkg-query -W -f='${{db:Status-Abbrev}}' \"$q\" 2>/dev/null)\" in ?i*|?t*|?W*) ;; *) set -- \"$@\" \"$q\" ;; esac; done\necho @@policy; if [ $# -gt 0 ]; then apt-cache policy \"$@\" 2>&1; fi\n",
+            Cmd::default().args(&queries).into_string().trim_start()
         ));
     }
     if a.autoremove {
@@ -598,6 +605,47 @@ pub static APT: super::ModuleDef = super::ModuleDef {
 
 #[cfg(test)]
 mod tests {
+    /// For `present`, the probe asks apt-cache only about what dpkg does not have installed
+    /// (run for real where dpkg exists: bash is installed, the other name is not a package).
+    #[test]
+    fn present_asks_apt_cache_only_about_missing_packages() {
+        if !std::path::Path::new("/usr/bin/dpkg-query").exists() {
+            return;
+        }
+        let a: AptArgs =
+            serde_json::from_value(serde_json::json!({"name": ["bash", "muster-no-such-pkg"]}))
+                .unwrap();
+        let specs = vec![spec("bash"), spec("muster-no-such-pkg")];
+        // A stand-in apt-cache first on PATH reports what it was asked.
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("apt-cache");
+        std::fs::write(&fake, "#!/bin/sh\necho \"ASKED $*\"\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let script = probe_script(&a, &specs, PkgState::Present);
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let policy = text.split("@@policy").nth(1).unwrap_or_default();
+        assert!(
+            policy.contains("ASKED policy muster-no-such-pkg\n"),
+            "{policy}"
+        );
+        assert!(
+            !policy.contains("bash"),
+            "installed bash was looked up: {policy}"
+        );
+    }
+
     use super::*;
 
     fn apt(v: Value) -> Apt {
@@ -757,7 +805,10 @@ mod tests {
         assert_eq!(t[2].cmd, "LC_ALL=C DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold remove --purge --auto-remove c");
         let s = probe_script(&m.a, &[spec("a")], PkgState::Present);
         assert!(s.contains("dpkg-query -W '-f=${Package}"));
-        assert!(s.contains("apt-cache policy a"));
+        assert!(s.contains("for q in a; do"), "{s}");
+        assert!(s.contains("apt-cache policy \"$@\""), "{s}");
+        let s = probe_script(&m.a, &[spec("a")], PkgState::Latest);
+        assert!(s.contains("apt-cache policy a"), "{s}");
         let e = build(json!({"name": "x", "bogus": 1}).as_object().unwrap())
             .err()
             .unwrap();
