@@ -7,14 +7,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{de_bool, parse_list};
-use super::fileops::{build_args, de_opt_str, fail};
-use super::package::{run_transactions, Transaction};
+use super::fileops::{build_args, de_opt_str};
+use super::package::{apply_lists, plan_lists, ListBackend, Transaction};
 use super::pkgparse::{
     names, parse_apk_info, parse_apk_list, pkg_change, sections, split_pin, PkgState,
 };
 use super::{Change, Module, ModuleCtx, Plan};
 use crate::error::Result;
-use crate::transport::quote::{sh_c, Cmd};
+use crate::transport::quote::Cmd;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -221,32 +221,29 @@ impl Apk {
     }
 }
 
+impl ListBackend for Apk {
+    fn has_specs(&self) -> bool {
+        !self.specs.is_empty()
+    }
+    fn probe_script(&self) -> String {
+        Apk::probe_script(self)
+    }
+    fn decide(&self, out: &str) -> std::result::Result<(Vec<Change>, Vec<Vec<String>>), String> {
+        Apk::decide(self, out)
+    }
+    fn transactions(&self, lists: &[Vec<String>]) -> Vec<Transaction> {
+        Apk::transactions(self, lists)
+    }
+}
+
 #[async_trait]
 impl Module for Apk {
     async fn plan(&self, ctx: &ModuleCtx<'_>) -> Result<Plan> {
-        if self.specs.is_empty() {
-            // update_cache alone refreshes an index; nothing on the host changes.
-            return Ok(Plan::in_sync());
-        }
-        let out = ctx
-            .transport
-            .exec(&sh_c(&self.probe_script()), None)
-            .await?;
-        let (changes, lists) = self.decide(&out.stdout_str()).map_err(|e| fail(ctx, e))?;
-        Ok(Plan {
-            changes,
-            state: Some(serde_json::to_value(&lists).unwrap_or(Value::Null)),
-            ..Plan::default()
-        })
+        plan_lists(self, ctx).await
     }
 
     async fn apply(&self, ctx: &ModuleCtx<'_>, plan: &Plan) -> Result<Map<String, Value>> {
-        let lists: Vec<Vec<String>> = plan
-            .state
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
-        run_transactions(ctx, &self.transactions(&lists)).await
+        apply_lists(self, ctx, plan).await
     }
 }
 

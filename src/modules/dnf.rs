@@ -10,15 +10,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{de_bool, de_opt_bool, parse_list};
-use super::fileops::{build_args, de_opt_str, fail};
-use super::package::{run_transactions, Transaction};
+use super::fileops::{build_args, de_opt_str};
+use super::package::{apply_lists, plan_lists, ListBackend, Transaction};
 use super::package_facts::RPM_FORMAT;
 use super::pkgparse::{
     evr_cmp, names, parse_dnf_list, parse_rpm_qa, pkg_change, sections, PkgState,
 };
 use super::{Change, Module, ModuleCtx, Plan};
 use crate::error::Result;
-use crate::transport::quote::{sh_c, Cmd};
+use crate::transport::quote::Cmd;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -345,32 +345,29 @@ impl Dnf {
     }
 }
 
+impl ListBackend for Dnf {
+    fn has_specs(&self) -> bool {
+        !self.specs.is_empty()
+    }
+    fn probe_script(&self) -> String {
+        Dnf::probe_script(self)
+    }
+    fn decide(&self, out: &str) -> std::result::Result<(Vec<Change>, Vec<Vec<String>>), String> {
+        Dnf::decide(self, out)
+    }
+    fn transactions(&self, lists: &[Vec<String>]) -> Vec<Transaction> {
+        Dnf::transactions(self, lists)
+    }
+}
+
 #[async_trait]
 impl Module for Dnf {
     async fn plan(&self, ctx: &ModuleCtx<'_>) -> Result<Plan> {
-        if self.specs.is_empty() {
-            // update_cache alone: dnf refreshes metadata as needed; nothing on the host changes.
-            return Ok(Plan::in_sync());
-        }
-        let out = ctx
-            .transport
-            .exec(&sh_c(&self.probe_script()), None)
-            .await?;
-        let (changes, lists) = self.decide(&out.stdout_str()).map_err(|e| fail(ctx, e))?;
-        Ok(Plan {
-            changes,
-            state: Some(serde_json::to_value(&lists).unwrap_or(Value::Null)),
-            ..Plan::default()
-        })
+        plan_lists(self, ctx).await
     }
 
     async fn apply(&self, ctx: &ModuleCtx<'_>, plan: &Plan) -> Result<Map<String, Value>> {
-        let lists: Vec<Vec<String>> = plan
-            .state
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .unwrap_or_default();
-        run_transactions(ctx, &self.transactions(&lists)).await
+        apply_lists(self, ctx, plan).await
     }
 }
 

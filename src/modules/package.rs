@@ -18,6 +18,51 @@ pub struct Transaction {
     pub cmd: String,
 }
 
+/// A package backend whose plan is one probe script, decided on the controller into changes
+/// and the package lists its transactions take (dnf/yum and apk share this shape).
+pub trait ListBackend: Send + Sync {
+    fn has_specs(&self) -> bool;
+    fn probe_script(&self) -> String;
+    #[allow(clippy::type_complexity)]
+    fn decide(
+        &self,
+        out: &str,
+    ) -> std::result::Result<(Vec<super::Change>, Vec<Vec<String>>), String>;
+    fn transactions(&self, lists: &[Vec<String>]) -> Vec<Transaction>;
+}
+
+/// `plan` of a list backend: one exec; the lists ride in the plan's state.
+pub async fn plan_lists(b: &dyn ListBackend, ctx: &ModuleCtx<'_>) -> Result<Plan> {
+    if !b.has_specs() {
+        // update_cache alone: the package manager refreshes its index; nothing changes.
+        return Ok(Plan::in_sync());
+    }
+    let out = ctx
+        .transport
+        .exec(&crate::transport::quote::sh_c(&b.probe_script()), None)
+        .await?;
+    let (changes, lists) = b.decide(&out.stdout_str()).map_err(|e| fail(ctx, e))?;
+    Ok(Plan {
+        changes,
+        state: Some(serde_json::to_value(&lists).unwrap_or(Value::Null)),
+        ..Plan::default()
+    })
+}
+
+/// `apply` of a list backend: exactly the transactions the plan's lists call for.
+pub async fn apply_lists(
+    b: &dyn ListBackend,
+    ctx: &ModuleCtx<'_>,
+    plan: &Plan,
+) -> Result<Map<String, Value>> {
+    let lists: Vec<Vec<String>> = plan
+        .state
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    run_transactions(ctx, &b.transactions(&lists)).await
+}
+
 /// Runs the transactions in order, stopping at the first that fails. The result carries
 /// Ansible's fields: `changed`, `rc`, `stdout(_lines)`, `stderr(_lines)`, and on failure
 /// `failed` and `msg` (`'COMMAND' failed: STDERR`).
