@@ -171,11 +171,56 @@ impl Error {
         }
         let mut source = std::error::Error::source(self);
         while let Some(cause) = source {
-            out.push_str(&format!("\n  caused by: {cause}"));
+            // (an I/O error's message already ends with its cause)
+            let text = cause.to_string();
+            if !out.ends_with(&text) {
+                out.push_str(&format!("\n  caused by: {text}"));
+            }
             source = cause.source();
         }
         out
     }
+}
+
+/// Reads a user's text file. A file that is not UTF-8 is an input error at its first bad byte
+/// (UTF-16, which some Windows editors write, is named as such).
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    text_of(bytes, path)
+}
+
+/// `bytes` read from `path` as UTF-8 text, or an input error at the first byte that is not.
+pub fn text_of(bytes: Vec<u8>, path: &Path) -> Result<String> {
+    let e = match String::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(e) => e,
+    };
+    let bytes = e.as_bytes();
+    if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
+        return Err(Error::at(
+            Location::new(path, 1, 1),
+            "this file is UTF-16 text; muster reads UTF-8",
+        )
+        .with_help("save the file as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 FILE > NEW`)"));
+    }
+    let at = e.utf8_error().valid_up_to();
+    // Everything before `at` is valid UTF-8.
+    let before = String::from_utf8_lossy(&bytes[..at]);
+    let line = before.matches('\n').count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    Err(Error::at(
+        Location::new(path, line, col),
+        format!(
+            "this file is not UTF-8 text: byte 0x{:02X} at line {line}, column {col} is not valid UTF-8",
+            bytes[at]
+        ),
+    )
+    .with_help(
+        "save the file as UTF-8 (e.g. `iconv -f LATIN1 -t UTF-8 FILE > NEW`); a binary file cannot be used here",
+    ))
 }
 
 /// The message, `--> file:line:col` and, when the file can be read, the line with a caret.

@@ -44,6 +44,12 @@ pub fn select_targets(config: &Config) -> Result<(Inventory, Vec<Target>)> {
         let conn = HostConn::from_vars(&name, &vars, config, &ssh_config)?;
         targets.push(Target { name, vars, conn });
     }
+    if targets
+        .iter()
+        .any(|t| t.conn.connection == crate::transport::connect::Connection::Ssh)
+    {
+        crate::transport::connect::check_known_hosts(config)?;
+    }
     Ok((inv, targets))
 }
 

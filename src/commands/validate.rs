@@ -11,23 +11,6 @@ use crate::playbook::check::{check_play, Known};
 use crate::playbook::Loader;
 use crate::template::Templar;
 
-fn check_template_syntax(
-    t: &Templar,
-    v: &serde_json::Value,
-    origin: &crate::template::Origin,
-) -> Result<()> {
-    match v {
-        serde_json::Value::String(s) => t.check_syntax(s, origin),
-        serde_json::Value::Array(a) => a
-            .iter()
-            .try_for_each(|x| check_template_syntax(t, x, origin)),
-        serde_json::Value::Object(m) => m
-            .values()
-            .try_for_each(|x| check_template_syntax(t, x, origin)),
-        _ => Ok(()),
-    }
-}
-
 pub fn validate(config: &Config, args: &ValidateArgs) -> Result<i32> {
     let templar = Templar::new();
     let mut loader = Loader::default();
@@ -36,18 +19,17 @@ pub fn validate(config: &Config, args: &ValidateArgs) -> Result<i32> {
         if !file.exists() {
             return Err(Error::input(format!("{}: no such file", file.display())));
         }
-        // A mapping with `controls:` is a policy; anything else is read as a playbook.
+        // A mapping with a policy's keys (`controls`, or a misspelt one beside `name`) is a
+        // policy; anything else is read as a playbook. Policy::load checks templates too.
         if let Ok(Some(root)) = crate::yaml::parse_file(file) {
-            if root.get("controls").is_some() {
+            let policy_like = ["controls", "control", "name", "version"]
+                .iter()
+                .any(|k| root.get(k).is_some());
+            let play_like = ["hosts", "tasks", "roles", "import_playbook"]
+                .iter()
+                .any(|k| root.get(k).is_some());
+            if policy_like && !play_like {
                 let policy = crate::policy::Policy::load(file)?;
-                for c in &policy.controls {
-                    let origin = crate::template::Origin::new(&c.loc.file, c.loc.line, c.loc.col)
-                        .with_task(c.id.clone());
-                    for v in c.when.iter().chain(std::iter::once(&c.args)) {
-                        check_template_syntax(&templar, v, &origin)?;
-                    }
-                    crate::playbook::check::check_tasks(&templar, &c.remediate, None)?;
-                }
                 println!(
                     "{}: ok (policy {} {}, {} controls)",
                     file.display(),

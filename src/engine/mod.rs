@@ -94,9 +94,15 @@ fn lock(h: &HostRef) -> std::sync::MutexGuard<'_, HostState> {
     h.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// How deep include_tasks/include_role may nest at run time (a file that includes itself
+/// with no condition that ends it would otherwise recurse until the stack overflows).
+const MAX_INCLUDE_DEPTH: usize = 48;
+
 /// What a section of tasks inherits from the blocks around it.
 #[derive(Debug, Clone, Default)]
 struct Inherit {
+    /// How many dynamic includes the tasks are nested in.
+    include_depth: usize,
     when: Vec<Value>,
     vars: Map<String, Value>,
     r#become: Option<bool>,
@@ -271,6 +277,16 @@ impl Engine {
                     );
                 }
             }
+        }
+        // known_hosts is read now, so a damaged line stops the run before any host is contacted.
+        let any_ssh = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|h| lock(h).conn.connection == crate::transport::connect::Connection::Ssh);
+        if any_ssh {
+            crate::transport::connect::check_known_hosts(&self.config)?;
         }
         'plays: for pb in playbooks {
             for play in &pb.plays {
@@ -843,6 +859,18 @@ impl Engine {
         hosts: &[HostRef],
         inh: &Inherit,
     ) {
+        if inh.include_depth >= MAX_INCLUDE_DEPTH {
+            for h in hosts {
+                self.fail_host(
+                    h,
+                    task,
+                    &format!(
+                        "{name} nested more than {MAX_INCLUDE_DEPTH} levels deep: does a file include itself with no condition that ends it?"
+                    ),
+                );
+            }
+            return;
+        }
         // Resolve per host (and per item of a loop): which file (or role) each includes; hosts
         // including the same file with the same item run it together, items in order.
         type Group = (PathBuf, Option<String>, Map<String, Value>, Vec<HostRef>);
@@ -976,6 +1004,7 @@ impl Engine {
                 }
                 Ok((tasks, role)) => {
                     let mut child = self.inherit(inh, task);
+                    child.include_depth = inh.include_depth + 1;
                     child.when.clear();
                     // A dynamic include's own tags select the include, not its tasks (those
                     // get tags only through `apply:`), as Ansible documents.

@@ -10,15 +10,30 @@ use crate::error::{Error, Result};
 pub fn parse_extra_vars(arg: &str) -> Result<Map<String, Value>> {
     let arg = arg.trim();
     if let Some(file) = arg.strip_prefix('@') {
-        let path = Path::new(file);
+        let path = Path::new(file.trim());
+        if file.trim().is_empty() {
+            return Err(Error::input("-e @: the file name after `@` is missing")
+                .with_help("write `-e @vars.yml` (a YAML or JSON file of name: value pairs)"));
+        }
+        if !path.exists() {
+            return Err(Error::input(format!(
+                "-e @{file}: the extra vars file {} does not exist",
+                path.display()
+            ))
+            .with_help("give the path of a YAML or JSON file, relative to the current directory"));
+        }
         return match crate::yaml::parse_file(path)? {
             None => Ok(Map::new()),
             Some(n) => match n.to_json() {
                 Value::Object(m) => Ok(m),
                 _ => Err(Error::at(
                     n.loc(path),
-                    "extra vars file must be a mapping of names to values",
-                )),
+                    format!(
+                        "an extra vars file must be a mapping of names to values, not a {}",
+                        n.type_name()
+                    ),
+                )
+                .with_help("write one `name: value` a line")),
             },
         };
     }
@@ -79,18 +94,39 @@ pub fn load_ansible_cfg(path: &Path) -> Result<AnsibleCfg> {
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        if line.starts_with('[') && line.ends_with(']') {
+        let at = |col: usize| crate::error::Location::new(path, i + 1, col);
+        if line.starts_with('[') {
+            if !line.ends_with(']') {
+                return Err(Error::at(
+                    at(raw.chars().count() + 1),
+                    format!("section header `{line}` is missing its closing `]`"),
+                )
+                .with_help(
+                    "a section header is written `[defaults]` or `[privilege_escalation]`",
+                ));
+            }
             section = line[1..line.len() - 1].trim().to_string();
             continue;
         }
         let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
-            return Err(Error::at(
-                crate::error::Location::new(path, i + 1, 1),
-                format!("expected `key = value`, found `{line}`"),
-            ));
+            return Err(Error::at(at(1), format!("expected `key = value`, found `{line}`"))
+                .with_help("each line of ansible.cfg is a `[section]` header, a `key = value` setting or a `#` comment"));
         };
+        // The column where the value starts (after the key, the separator and spaces).
+        let start =
+            raw.len() - raw.trim_start().len() + k.len() + 1 + (v.len() - v.trim_start().len());
+        let vcol = raw.get(..start).map_or(1, |p| p.chars().count() + 1);
         let (k, v) = (k.trim(), v.trim().trim_matches('"'));
-        let bool_of = |v: &str| crate::modules::args::parse_bool(&Value::String(v.into()));
+        let bool_of = |v: &str| -> Result<Option<bool>> {
+            match crate::modules::args::parse_bool(&Value::String(v.into())) {
+                Some(b) => Ok(Some(b)),
+                None => Err(Error::at(
+                    at(vcol),
+                    format!("`{k}` must be a boolean (True/False, yes/no), not `{v}`"),
+                )
+                .with_help(format!("write `{k} = True` or `{k} = False`"))),
+            }
+        };
         let paths = |v: &str| -> Vec<PathBuf> {
             v.split(':')
                 .filter(|s| !s.is_empty())
@@ -116,9 +152,20 @@ pub fn load_ansible_cfg(path: &Path) -> Result<AnsibleCfg> {
             }
             ("defaults", "roles_path") => cfg.roles_path = paths(v),
             ("defaults", "remote_user") => cfg.remote_user = Some(v.to_string()),
-            ("defaults", "forks") => cfg.forks = v.parse().ok(),
-            ("defaults", "host_key_checking") => cfg.host_key_checking = bool_of(v),
-            ("privilege_escalation", "become") => cfg.r#become = bool_of(v),
+            ("defaults", "forks") => {
+                cfg.forks = match v.parse::<usize>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(Error::at(
+                            at(vcol),
+                            format!("`forks` must be a whole number, 1 or more, not `{v}`"),
+                        )
+                        .with_help("write e.g. `forks = 20`"))
+                    }
+                }
+            }
+            ("defaults", "host_key_checking") => cfg.host_key_checking = bool_of(v)?,
+            ("privilege_escalation", "become") => cfg.r#become = bool_of(v)?,
             ("privilege_escalation", "become_user") => cfg.become_user = Some(v.to_string()),
             ("privilege_escalation", "become_method") => cfg.become_method = Some(v.to_string()),
             _ => {}

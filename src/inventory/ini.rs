@@ -70,6 +70,13 @@ pub(super) fn parse(inv: &mut Inventory, text: &str, file: &Path) -> Result<()> 
             group = name;
             continue;
         }
+        if line.starts_with('[') && !line.contains(']') {
+            return Err(Error::at(
+                at(line.chars().count()),
+                format!("section header `{line}` is missing its closing `]`"),
+            )
+            .with_help("a section header is [group], [group:vars] or [group:children]"));
+        }
         if line.starts_with('[') && line.ends_with(']') {
             return Err(Error::at(at(0), format!("invalid section header `{line}`"))
                 .with_help("a section header is [group], [group:vars] or [group:children], with no spaces inside the brackets"));

@@ -624,13 +624,7 @@ impl Inventory {
             )
             .with_help("run the script once and save its output as a static YAML inventory, or remove the `#!` line if this is a static file"));
         }
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Error::at(
-                Location::new(path, 1, 1),
-                "this inventory file is not UTF-8 text",
-            )
-            .with_help("inventories are YAML or INI text files")
-        })?;
+        let text = crate::error::text_of(bytes, path)?;
         self.parse_text(&text, path)
     }
 

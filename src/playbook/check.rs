@@ -4,7 +4,7 @@
 //! magic variable). Both stop the run with file:line:col before any host is contacted.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde_json::{Map, Value};
@@ -67,6 +67,8 @@ pub struct Known {
     names: BTreeSet<String>,
     /// A source whose names can't be known offline (a templated vars file): skip the check.
     pub dynamic: bool,
+    /// The playbook's directory (where `template:` sources outside roles are looked up).
+    play_dir: Option<PathBuf>,
 }
 
 impl Known {
@@ -76,6 +78,7 @@ impl Known {
         Known {
             names,
             dynamic: false,
+            play_dir: None,
         }
     }
 
@@ -93,6 +96,7 @@ impl Known {
 
     /// Collects everything a play could define.
     pub fn add_play(&mut self, play: &Play, dir: &Path) {
+        self.play_dir = Some(dir.to_path_buf());
         self.add_map(&play.vars);
         for vf in &play.vars_files {
             let names: Vec<&Value> = match vf {
@@ -293,7 +297,14 @@ pub fn check_tasks(t: &Templar, tasks: &[Task], known: Option<&Known>) -> Result
             }
         };
         match &task.kind {
-            TaskKind::Module { args, .. } => check_args(args)?,
+            TaskKind::Module { args, def } => {
+                check_args(args)?;
+                if def.name == "template" {
+                    if let Some(dir) = known.and_then(|k| k.play_dir.as_deref()) {
+                        check_template_file(t, task, args, dir)?;
+                    }
+                }
+            }
             TaskKind::Action { name, args } => {
                 if name == "debug" {
                     if let Some(var) = args.get("var").and_then(Value::as_str) {
@@ -335,4 +346,46 @@ pub fn check_play(t: &Templar, play: &Play, known: Option<&Known>) -> Result<usi
         n += check_tasks(t, &r.handlers, known)?;
     }
     Ok(n)
+}
+
+/// A `template:` task's source file, when named literally: it must exist where the run will
+/// look for it (the role's templates/, the role, the playbook's templates/, the playbook's
+/// directory) and be valid Jinja; errors point into the template file.
+fn check_template_file(t: &Templar, task: &Task, args: &Value, play_dir: &Path) -> Result<()> {
+    let Some(src) = args.get("src").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if src.contains("{{") || src.contains("{%") {
+        return Ok(());
+    }
+    let dirs: Vec<PathBuf> = match &task.role {
+        Some(r) => vec![
+            r.path.join("templates"),
+            r.path.clone(),
+            play_dir.join("templates"),
+            play_dir.to_path_buf(),
+        ],
+        None => vec![play_dir.join("templates"), play_dir.to_path_buf()],
+    };
+    let Some(path) = crate::modules::SearchPaths::find(&dirs, src).filter(|p| p.is_file()) else {
+        let at = task
+            .locs
+            .get("arg:src")
+            .cloned()
+            .unwrap_or(task.loc.clone());
+        return Err(
+            Error::at(at, format!("template `{src}` not found")).with_help(format!(
+                "looked in {}; put the file there or fix the name",
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        );
+    };
+    let text = crate::error::read_text(&path)?;
+    t.check_file_syntax(
+        &text,
+        &Origin::new(&path, 1, 1).with_task(task.display_name()),
+    )
 }

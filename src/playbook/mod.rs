@@ -382,6 +382,9 @@ pub struct Loader {
     role_cache: HashMap<PathBuf, Role>,
     /// Roles `import_role` loaded since the current play started loading.
     imported: Vec<Role>,
+    /// Playbooks, task files and roles being loaded, outermost first (static imports nest;
+    /// one that is already on this stack imports itself).
+    loading: Vec<PathBuf>,
 }
 
 fn err(file: &Path, n: &Node, msg: impl Into<String>) -> Error {
@@ -398,12 +401,14 @@ fn want_bool(file: &Path, n: &Node, key: &str) -> Result<bool> {
                     n,
                     format!("`{key}` must be a boolean (true/false, yes/no), not `{s}`"),
                 )
+                .with_help(format!("write `{key}: true` or `{key}: false`"))
             }),
         _ => Err(err(
             file,
             n,
             format!("`{key}` must be a boolean, not a {}", n.type_name()),
-        )),
+        )
+        .with_help(format!("write `{key}: true` or `{key}: false`"))),
     }
 }
 
@@ -414,6 +419,9 @@ fn want_str(file: &Path, n: &Node, key: &str) -> Result<String> {
             n,
             format!("`{key}` must be a string, not a {}", n.type_name()),
         )
+        .with_help(format!(
+            "write `{key}:` followed by a single value on the same line (quote it if it holds `:` or `{{`)"
+        ))
     })
 }
 
@@ -430,8 +438,114 @@ fn want_map(file: &Path, n: &Node, key: &str) -> Result<Map<String, Value>> {
                 "`{key}` must be a mapping of names to values, not a {}",
                 n.type_name()
             ),
-        )),
+        )
+        .with_help(format!(
+            "write one `name: value` a line, indented under `{key}:`"
+        ))),
     }
+}
+
+/// A condition or list of conditions (`when`, `changed_when`, ...): expressions, booleans or
+/// a list of them; a mapping is no condition.
+fn want_conds(file: &Path, n: &Node, key: &str) -> Result<Vec<Value>> {
+    let items: Vec<&Node> = match &n.value {
+        yaml::Value::Seq(items) => items.iter().collect(),
+        _ => vec![n],
+    };
+    for i in items {
+        if matches!(i.value, yaml::Value::Map(_) | yaml::Value::Seq(_)) {
+            return Err(err(
+                file,
+                i,
+                format!("`{key}` must be a condition (an expression such as `x == 1`) or a list of them, not a {}", i.type_name()),
+            )
+            .with_help("a condition containing `: ` must be quoted as a whole, e.g. `when: \"x == 'a: b'\"`"));
+        }
+    }
+    Ok(cond_list(n))
+}
+
+/// `retries` (a whole number) and `delay` (seconds, fractions allowed), or a template.
+fn want_count(file: &Path, n: &Node, key: &str) -> Result<Value> {
+    let seconds = key == "delay";
+    let ok = match &n.value {
+        yaml::Value::Int(i) => *i >= 0,
+        yaml::Value::Float(f) => seconds && *f >= 0.0,
+        yaml::Value::Str(s) => {
+            s.contains("{{")
+                || s.trim().parse::<u64>().is_ok()
+                || seconds && s.trim().parse::<f64>().is_ok_and(|f| f >= 0.0)
+        }
+        _ => false,
+    };
+    if !ok {
+        let what = if seconds {
+            "a number of seconds, 0 or more"
+        } else {
+            "a whole number, 0 or more"
+        };
+        return Err(err(
+            file,
+            n,
+            format!("`{key}` must be {what}, not {}", n.to_json()),
+        )
+        .with_help(format!("write e.g. `{key}: 3`")));
+    }
+    Ok(n.to_json())
+}
+
+/// `serial`: a number of hosts, a percentage, or a list of them (templates allowed).
+fn want_serial(file: &Path, n: &Node) -> Result<Value> {
+    let one = |i: &Node| -> Result<()> {
+        let ok = match &i.value {
+            yaml::Value::Int(x) => *x >= 0,
+            yaml::Value::Str(s) => {
+                let t = s.trim();
+                s.contains("{{")
+                    || t.parse::<u64>().is_ok()
+                    || t.strip_suffix('%')
+                        .and_then(|p| p.trim().parse::<f64>().ok())
+                        .is_some_and(|p| (0.0..=100.0).contains(&p))
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(err(
+                file,
+                i,
+                format!(
+                    "`serial` takes a number of hosts, a percentage or a list of them, not {}",
+                    i.to_json()
+                ),
+            )
+            .with_help("write e.g. `serial: 2`, `serial: \"25%\"` or `serial: [1, 5, \"50%\"]`"))
+        }
+    };
+    match &n.value {
+        yaml::Value::Seq(items) if !items.is_empty() => items.iter().try_for_each(one)?,
+        _ => one(n)?,
+    }
+    Ok(n.to_json())
+}
+
+/// `loop:`: a list, or a template that gives one.
+fn want_loop_items(file: &Path, n: &Node) -> Result<Value> {
+    let ok = match &n.value {
+        yaml::Value::Seq(_) => true,
+        yaml::Value::Str(s) => s.contains("{{") || s.contains("{%"),
+        _ => false,
+    };
+    if !ok {
+        return Err(err(
+            file,
+            n,
+            format!("`loop` needs a list, not a {} ({})", n.type_name(), n.to_json()),
+        )
+        .with_help("write the items as a YAML list (`loop: [a, b]`), or a template that gives one (`loop: \"{{ users }}\"`)"));
+    }
+    Ok(n.to_json())
 }
 
 /// A string or a list of strings (tags, notify, listen).
@@ -506,7 +620,29 @@ impl Loader {
             roles_path,
             role_cache: HashMap::new(),
             imported: vec![],
+            loading: vec![],
         }
+    }
+
+    /// Pushes `path` (a playbook, task file or role about to be imported from `file` at `at`)
+    /// on the loading stack; one already there imports itself, through the chain shown.
+    fn enter(&mut self, path: &Path, file: &Path, at: &Node, what: &str) -> Result<()> {
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if let Some(i) = self.loading.iter().position(|p| *p == key) {
+            let chain: Vec<String> = self.loading[i..]
+                .iter()
+                .chain(std::iter::once(&key))
+                .map(|p| p.display().to_string())
+                .collect();
+            return Err(err(
+                file,
+                at,
+                format!("this {what} imports itself: {}", chain.join(" -> ")),
+            )
+            .with_help("static imports are read before the run and cannot loop; remove the import that closes the cycle, or use include_tasks/include_role with a condition that ends it"));
+        }
+        self.loading.push(key);
+        Ok(())
     }
 
     /// Loads and validates a playbook file.
@@ -553,9 +689,15 @@ impl Loader {
                         path,
                         imp,
                         format!("imported playbook `{rel}` not found at {}", sub.display()),
+                    )
+                    .with_help(
+                        "import_playbook takes a path relative to this playbook's directory",
                     ));
                 }
-                plays.extend(self.load_playbook(&sub)?.plays);
+                self.enter(&sub, path, imp, "playbook")?;
+                let loaded = self.load_playbook(&sub);
+                self.loading.pop();
+                plays.extend(loaded?.plays);
                 continue;
             }
             plays.push(self.load_play(path, &dir, pn)?);
@@ -575,6 +717,7 @@ impl Loader {
                 n,
                 format!("a play must be a mapping, not a {}", n.type_name()),
             )
+            .with_help("start each play with `- hosts: PATTERN`, its keywords indented below")
         })?;
         let mut play = Play {
             name: String::new(),
@@ -620,10 +763,15 @@ impl Loader {
                 }
                 "vars" => play.vars = want_map(file, v, "vars")?,
                 "vars_files" => {
-                    play.vars_files = match &v.value {
-                        yaml::Value::Seq(items) => items.iter().map(Node::to_json).collect(),
-                        _ => vec![v.to_json()],
+                    let items: Vec<&Node> = match &v.value {
+                        yaml::Value::Seq(items) => items.iter().collect(),
+                        yaml::Value::Null => vec![],
+                        _ => vec![v],
+                    };
+                    for item in &items {
+                        check_vars_file_entry(file, dir, item)?;
                     }
+                    play.vars_files = items.iter().map(|i| i.to_json()).collect();
                 }
                 "gather_facts" => play.gather_facts = want_bool(file, v, "gather_facts")?,
                 "become" => play.r#become = Some(want_bool(file, v, "become")?),
@@ -634,7 +782,7 @@ impl Loader {
                 "post_tasks" => play.post_tasks = self.load_tasks(file, dir, v, None)?,
                 "handlers" => play.handlers = self.load_tasks(file, dir, v, None)?,
                 "roles" => role_nodes = Some(v),
-                "serial" => play.serial = Some(v.to_json()),
+                "serial" => play.serial = Some(want_serial(file, v)?),
                 "strategy" => {
                     play.strategy = match want_str(file, v, "strategy")?.as_str() {
                         "linear" => Strategy::Linear,
@@ -648,13 +796,14 @@ impl Loader {
                 "any_errors_fatal" => {
                     play.any_errors_fatal = want_bool(file, v, "any_errors_fatal")?
                 }
-                "max_fail_percentage" => {
-                    play.max_fail_percentage = Some(match &v.value {
-                        yaml::Value::Int(i) => *i as f64,
-                        yaml::Value::Float(f) => *f,
-                        _ => return Err(err(file, v, "`max_fail_percentage` must be a number")),
-                    })
-                }
+                "max_fail_percentage" => play.max_fail_percentage = Some(match &v.value {
+                    yaml::Value::Int(i) => *i as f64,
+                    yaml::Value::Float(f) => *f,
+                    _ => return Err(err(file, v, "`max_fail_percentage` must be a number")
+                        .with_help(
+                        "write a percentage of the play's hosts, e.g. `max_fail_percentage: 30`",
+                    )),
+                }),
                 "tags" => play.tags = str_list(file, v, "tags")?,
                 "check_mode" => play.check_mode = Some(want_bool(file, v, "check_mode")?),
                 "diff" => play.diff = Some(want_bool(file, v, "diff")?),
@@ -689,7 +838,10 @@ impl Loader {
             let items = match &rn.value {
                 yaml::Value::Seq(items) => items.clone(),
                 yaml::Value::Null => vec![],
-                _ => return Err(err(file, rn, "`roles` must be a list of role names")),
+                _ => {
+                    return Err(err(file, rn, "`roles` must be a list of role names")
+                        .with_help("write one role a line: `roles:` then `  - name`"))
+                }
             };
             let mut seen = Vec::new();
             for item in &items {
@@ -730,38 +882,56 @@ impl Loader {
                 file,
                 at,
                 format!("role dependencies nest too deep at `{name}` (a cycle?)"),
-            ));
+            )
+            .with_help("roles may depend on roles 16 levels deep at most"));
         }
         let mut role = self.load_role(file, at, dir, name, None)?;
         // Dependencies from meta/main.yml come first.
         let meta = role.path.join("meta/main.yml");
         if meta.exists() {
             if let Some(m) = yaml::parse_file(&meta)? {
-                if let Some(deps) = m.get("dependencies") {
-                    for d in deps.as_seq().unwrap_or(&[]) {
-                        let (dn, dv, dw, dt) = role_ref(&meta, d)?;
-                        // Dependencies are looked up as the play's roles are (roles/ beside
-                        // the playbook, roles_path), then beside the depending role.
-                        let sibling = role.path.parent().unwrap_or(dir).to_path_buf();
-                        let dep_dir = if self.find_role(dir, &dn).is_some() {
-                            dir.to_path_buf()
-                        } else {
-                            sibling
-                        };
-                        self.add_role_with_deps(
-                            &meta,
-                            d,
-                            &dep_dir,
-                            &dn,
-                            &dv,
-                            &dw,
-                            &dt,
-                            out,
-                            seen,
-                            depth + 1,
-                        )?;
-                    }
+                let deps = role_meta_dependencies(&meta, &m)?;
+                // A role that (through its dependencies) depends on itself.
+                let key = role.path.canonicalize().unwrap_or(role.path.clone());
+                if let Some(i) = self.loading.iter().position(|p| *p == key) {
+                    let chain: Vec<String> = self.loading[i..]
+                        .iter()
+                        .chain(std::iter::once(&key))
+                        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                        .collect();
+                    return Err(err(
+                        file,
+                        at,
+                        format!("role dependencies form a cycle: {}", chain.join(" -> ")),
+                    )
+                    .with_help("a role cannot depend on itself, directly or through other roles; remove one of these dependencies"));
                 }
+                self.loading.push(key);
+                let loaded = deps.iter().try_for_each(|d| {
+                    let (dn, dv, dw, dt) = role_ref(&meta, d)?;
+                    // Dependencies are looked up as the play's roles are (roles/ beside
+                    // the playbook, roles_path), then beside the depending role.
+                    let sibling = role.path.parent().unwrap_or(dir).to_path_buf();
+                    let dep_dir = if self.find_role(dir, &dn).is_some() {
+                        dir.to_path_buf()
+                    } else {
+                        sibling
+                    };
+                    self.add_role_with_deps(
+                        &meta,
+                        d,
+                        &dep_dir,
+                        &dn,
+                        &dv,
+                        &dw,
+                        &dt,
+                        out,
+                        seen,
+                        depth + 1,
+                    )
+                });
+                self.loading.pop();
+                loaded?;
             }
         }
         // A role runs once per play unless given different parameters (Ansible's dedup).
@@ -851,7 +1021,12 @@ impl Loader {
         let defaults = vars_file("defaults")?;
         let vars = vars_file("vars")?;
         let tasks = match find_yaml(&path.join("tasks"), tasks_from.unwrap_or("main")) {
-            Some(f) => self.load_task_file(&f, Some(&ctx))?,
+            Some(f) => {
+                self.enter(&f, file, at, "role")?;
+                let loaded = self.load_task_file(&f, Some(&ctx));
+                self.loading.pop();
+                loaded?
+            }
             None if tasks_from.is_some() => {
                 return Err(err(
                     file,
@@ -860,7 +1035,11 @@ impl Loader {
                         "role `{name}` has no tasks/{}.yml",
                         tasks_from.unwrap_or("main")
                     ),
-                ))
+                )
+                .with_help(format!(
+                    "tasks_from names a file in {}; check the name",
+                    path.join("tasks").display()
+                )))
             }
             None => vec![],
         };
@@ -929,6 +1108,33 @@ impl Loader {
                         out.push(t);
                     }
                 }
+                TaskKind::Action { name, args } if name == "include_tasks" => {
+                    // A literal file name must exist (a templated one is resolved when run).
+                    let rel = args
+                        .get("file")
+                        .or_else(|| args.get("_raw_params"))
+                        .and_then(Value::as_str)
+                        .filter(|r| !r.contains("{{") && !r.contains("{%"));
+                    if let Some(rel) = rel {
+                        let base = role
+                            .map(|r| r.path.join("tasks"))
+                            .unwrap_or_else(|| dir.to_path_buf());
+                        let path = base.join(rel);
+                        if !path.is_file() {
+                            return Err(err(
+                                file,
+                                item,
+                                format!("included task file `{rel}` not found at {}", path.display()),
+                            )
+                            .with_help(if role.is_some() {
+                                "in a role, include_tasks takes a path relative to the role's tasks/ directory"
+                            } else {
+                                "include_tasks takes a path relative to the file that includes it"
+                            }));
+                        }
+                    }
+                    out.push(task)
+                }
                 _ => out.push(task),
             }
         }
@@ -946,9 +1152,10 @@ impl Loader {
     ) -> Result<Vec<Task>> {
         let arg = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
         if name == "import_tasks" {
-            let rel = arg("file")
-                .or_else(|| arg("_raw_params"))
-                .ok_or_else(|| err(file, at, "import_tasks needs a file name"))?;
+            let rel = arg("file").or_else(|| arg("_raw_params")).ok_or_else(|| {
+                err(file, at, "import_tasks needs a file name")
+                    .with_help("write `import_tasks: other.yml`")
+            })?;
             if rel.contains("{{") {
                 return Err(err(
                     file,
@@ -966,13 +1173,34 @@ impl Loader {
                     file,
                     at,
                     format!("task file `{rel}` not found at {}", path.display()),
-                ));
+                )
+                .with_help(if role.is_some() {
+                    "in a role, import_tasks takes a path relative to the role's tasks/ directory"
+                } else {
+                    "import_tasks takes a path relative to the file that imports it"
+                }));
             }
-            self.load_task_file(&path, role)
+            self.enter(&path, file, at, "task file")?;
+            let loaded = self.load_task_file(&path, role);
+            self.loading.pop();
+            loaded
         } else {
-            let rname = arg("name").ok_or_else(|| err(file, at, "import_role needs `name`"))?;
+            let rname = arg("name").ok_or_else(|| {
+                err(file, at, "import_role needs `name`")
+                    .with_help("write `import_role: {name: ROLE}`")
+            })?;
             let from = arg("tasks_from");
-            let role = self.load_role(file, at, dir, &rname, from.as_deref())?;
+            // Inside a role, other roles are looked up as for the play (and beside it).
+            let dir = match role {
+                Some(r) if self.find_role(dir, &rname).is_none() => r
+                    .path
+                    .parent()
+                    .and_then(Path::parent)
+                    .unwrap_or(dir)
+                    .to_path_buf(),
+                _ => dir.to_path_buf(),
+            };
+            let role = self.load_role(file, at, &dir, &rname, from.as_deref())?;
             let tasks = role.tasks.clone();
             self.imported.push(role);
             Ok(tasks)
@@ -992,6 +1220,7 @@ impl Loader {
                 n,
                 format!("a task must be a mapping, not a {}", n.type_name()),
             )
+            .with_help("write the module as a key with its arguments, e.g. `- debug: {msg: hi}` or `- command: uptime`")
         })?;
         let mut task = Task {
             role: role.cloned(),
@@ -1006,10 +1235,10 @@ impl Loader {
             task.locs.insert(key.clone(), v.loc(file));
             match key.as_str() {
                 "name" => task.name = Some(want_str(file, v, "name")?),
-                "when" => task.when = cond_list(v),
+                "when" => task.when = want_conds(file, v, "when")?,
                 "loop" => {
                     task.loop_spec = Some(LoopSpec {
-                        items: v.to_json(),
+                        items: want_loop_items(file, v)?,
                         lookup: None,
                         loop_var: "item".into(),
                         index_var: None,
@@ -1021,11 +1250,11 @@ impl Loader {
                 "register" => task.register = Some(want_str(file, v, "register")?),
                 "notify" => task.notify = str_list(file, v, "notify")?,
                 "listen" => task.listen = str_list(file, v, "listen")?,
-                "changed_when" => task.changed_when = Some(cond_list(v)),
-                "failed_when" => task.failed_when = Some(cond_list(v)),
-                "until" => task.until = Some(cond_list(v)),
-                "retries" => task.retries = Some(v.to_json()),
-                "delay" => task.delay = Some(v.to_json()),
+                "changed_when" => task.changed_when = Some(want_conds(file, v, "changed_when")?),
+                "failed_when" => task.failed_when = Some(want_conds(file, v, "failed_when")?),
+                "until" => task.until = Some(want_conds(file, v, "until")?),
+                "retries" => task.retries = Some(want_count(file, v, "retries")?),
+                "delay" => task.delay = Some(want_count(file, v, "delay")?),
                 "ignore_errors" => task.ignore_errors = want_bool(file, v, "ignore_errors")?,
                 "tags" => task.tags = str_list(file, v, "tags")?,
                 "become" => task.r#become = Some(want_bool(file, v, "become")?),
@@ -1056,10 +1285,10 @@ impl Loader {
                     // `action: copy src=a dest=b` or `action: {module: copy, src: a}`.
                     let (mname, rest) = match &v.value {
                         yaml::Value::Map(_) => {
-                            let m = v
-                                .get("module")
-                                .and_then(Node::as_str)
-                                .ok_or_else(|| err(file, v, "`action` needs `module:`"))?;
+                            let m = v.get("module").and_then(Node::as_str).ok_or_else(|| {
+                                err(file, v, format!("`{key}` needs `module:`"))
+                                    .with_help(format!("write `{key}: {{module: copy, src: a, dest: b}}` or `{key}: copy src=a dest=b`"))
+                            })?;
                             (m.to_string(), None)
                         }
                         _ => {
@@ -1085,7 +1314,8 @@ impl Loader {
                         }
                     };
                     if module.is_some() {
-                        return Err(err(file, k, "a task can run only one module"));
+                        return Err(err(file, k, "a task can run only one module")
+                            .with_help("split it in two tasks"));
                     }
                     module = Some((k, mname, args_node));
                 }
@@ -1129,7 +1359,9 @@ impl Loader {
                 }
                 k2 if TASK_KEYWORDS.contains(&k2) => {
                     if k2 == "async" {
-                        return Err(err(file, k, "`async` is not supported"));
+                        return Err(err(file, k, "`async` is not supported").with_help(
+                            "remove `async`/`poll`; muster runs each task to completion",
+                        ));
                     }
                 }
                 other => {
@@ -1157,10 +1389,19 @@ impl Loader {
             }
         }
         if let Some(lc) = loop_control {
-            let spec = task
-                .loop_spec
-                .as_mut()
-                .ok_or_else(|| err(file, lc, "`loop_control` without `loop`"))?;
+            let spec = task.loop_spec.as_mut().ok_or_else(|| {
+                err(file, lc, "`loop_control` without `loop`").with_help(
+                    "add `loop:` (or a `with_*` loop) to the task, or remove `loop_control`",
+                )
+            })?;
+            if !lc.is_null() && lc.as_map().is_none() {
+                return Err(err(
+                    file,
+                    lc,
+                    format!("`loop_control` must be a mapping, not a {}", lc.type_name()),
+                )
+                .with_help("write its options indented below it, e.g. `loop_var: user`"));
+            }
             for (k, v) in lc.as_map().unwrap_or(&[]) {
                 match k.key_text().as_str() {
                     "loop_var" => spec.loop_var = want_str(file, v, "loop_var")?,
@@ -1183,6 +1424,9 @@ impl Loader {
                     file,
                     mk,
                     format!("a block cannot also run a module (`{name}`)"),
+                )
+                .with_help(
+                    "move the module into a task of its own, inside the block's list or beside it",
                 ));
             }
             task.kind = TaskKind::Block {
@@ -1203,7 +1447,8 @@ impl Loader {
                 file,
                 n,
                 "`rescue`/`always` need a `block` in the same task",
-            ));
+            )
+            .with_help("put the tasks that may fail under `block:` in this task, beside `rescue:`/`always:`"));
         }
         let Some((mk, mname, args_node)) = module else {
             return Err(err(file, n, "this task names no module").with_help(
@@ -1360,8 +1605,12 @@ fn role_ref(file: &Path, n: &Node) -> Result<RoleRefParts> {
         err(
             file,
             n,
-            "a role entry must be a name or a mapping with `role:`",
+            format!(
+                "a role entry must be a name or a mapping with `role:`, not a {}",
+                n.type_name()
+            ),
         )
+        .with_help("write `- common` or `- role: common` with its `vars:`, `when:` or `tags:`")
     })?;
     let mut name = None;
     let mut vars = Map::new();
@@ -1381,7 +1630,9 @@ fn role_ref(file: &Path, n: &Node) -> Result<RoleRefParts> {
             }
         }
     }
-    let name = name.ok_or_else(|| err(file, n, "role entry without `role:`"))?;
+    let name = name.ok_or_else(|| {
+        err(file, n, "role entry without `role:`").with_help("add `role: NAME` to this entry")
+    })?;
     Ok((name, vars, when, tags))
 }
 
@@ -1411,7 +1662,112 @@ pub fn load_vars_file(path: &Path) -> Result<Map<String, Value>> {
                     "a variables file must be a mapping of names to values, not a {}",
                     n.type_name()
                 ),
-            )),
+            )
+            .with_help("write one `name: value` a line")),
         },
     }
+}
+
+/// The keys a role's meta/main.yml may hold (Ansible's `RoleMetadata`).
+const META_KEYS: &[&str] = &[
+    "galaxy_info",
+    "dependencies",
+    "allow_duplicates",
+    "collections",
+    "argument_specs",
+];
+
+/// The `dependencies` of a role's meta/main.yml, after checking the file's shape.
+fn role_meta_dependencies<'n>(meta: &Path, m: &'n Node) -> Result<&'n [Node]> {
+    let Some(pairs) = m.as_map() else {
+        return Err(err(
+            meta,
+            m,
+            format!(
+                "a role's meta/main.yml must be a mapping, not a {}",
+                m.type_name()
+            ),
+        )
+        .with_help("write `dependencies:` (a list of roles) and, if you like, `galaxy_info:`"));
+    };
+    for (k, _) in pairs {
+        let key = k.key_text();
+        if !META_KEYS.contains(&key.as_str()) {
+            let e = err(
+                meta,
+                k,
+                format!("unknown key `{key}` in a role's meta/main.yml"),
+            );
+            return Err(match suggest(&key, META_KEYS.iter().copied()) {
+                Some(s) => e.with_help(format!("did you mean `{s}`?")),
+                None => e.with_help(format!("meta/main.yml takes: {}", META_KEYS.join(", "))),
+            });
+        }
+    }
+    match m.get("dependencies") {
+        None => Ok(&[]),
+        Some(d) if d.is_null() => Ok(&[]),
+        Some(d) => d.as_seq().ok_or_else(|| {
+            err(
+                meta,
+                d,
+                format!(
+                    "`dependencies` must be a list of roles, not a {}",
+                    d.type_name()
+                ),
+            )
+            .with_help("write one role a line: `dependencies:` then `  - role: common`")
+        }),
+    }
+}
+
+/// One `vars_files` entry: a file name or a list of alternatives (the first that exists is
+/// read). Literal names are checked now (the file exists and is a mapping); templated ones
+/// when the play runs.
+fn check_vars_file_entry(file: &Path, dir: &Path, entry: &Node) -> Result<()> {
+    let names: Vec<&Node> = match &entry.value {
+        yaml::Value::Seq(items) => items.iter().collect(),
+        _ => vec![entry],
+    };
+    let mut literal = Vec::new();
+    for n in &names {
+        let Some(name) = n.as_str() else {
+            return Err(err(
+                file,
+                n,
+                format!(
+                    "a `vars_files` entry must be a file name, not a {}",
+                    n.type_name()
+                ),
+            )
+            .with_help(
+                "list file names relative to the playbook, e.g. `vars_files: [vars/common.yml]`",
+            ));
+        };
+        if name.contains("{{") || name.contains("{%") {
+            return Ok(());
+        }
+        literal.push(name);
+    }
+    for name in &literal {
+        let path = dir.join(name);
+        if path.is_file() {
+            load_vars_file(&path)?;
+            return Ok(());
+        }
+    }
+    Err(err(
+        file,
+        entry,
+        format!(
+            "vars file {} not found in {}",
+            literal
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(" or "),
+            dir.display()
+        ),
+    )
+    .with_help("vars_files names are relative to the playbook's directory"))
 }

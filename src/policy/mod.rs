@@ -70,6 +70,8 @@ pub struct Control {
     pub refs: Vec<String>,
     pub tags: Vec<String>,
     pub when: Vec<Value>,
+    /// Where `when:` is written (for errors in its expressions).
+    pub when_loc: Option<Location>,
     /// The check kind (`firewall`, `file`, or any module name) and its arguments (templated).
     pub kind: String,
     pub args: Value,
@@ -101,7 +103,34 @@ fn text(file: &Path, n: &Node, key: &str) -> Result<String> {
             n,
             format!("`{key}` must be text, not a {}", n.type_name()),
         )
+        .with_help(format!(
+            "write `{key}:` followed by its text on the same line"
+        ))
     })
+}
+
+/// The Jinja syntax of a control's condition, check arguments and remediation tasks.
+fn check_control_templates(t: &crate::template::Templar, c: &Control) -> Result<()> {
+    use crate::template::Origin;
+    fn args(t: &crate::template::Templar, v: &Value, origin: &Origin) -> Result<()> {
+        match v {
+            Value::String(s) => t.check_syntax(s, origin),
+            Value::Array(a) => a.iter().try_for_each(|x| args(t, x, origin)),
+            Value::Object(m) => m.values().try_for_each(|x| args(t, x, origin)),
+            _ => Ok(()),
+        }
+    }
+    let at = |l: &Location| Origin::new(&l.file, l.line, l.col).with_task(c.id.clone());
+    let when_at = at(c.when_loc.as_ref().unwrap_or(&c.loc));
+    for w in &c.when {
+        match w {
+            Value::String(s) => t.check_expr_syntax(s, &when_at)?,
+            other => args(t, other, &when_at)?,
+        }
+    }
+    args(t, &c.args, &at(&c.loc))?;
+    crate::playbook::check::check_tasks(t, &c.remediate, None)?;
+    Ok(())
 }
 
 fn text_list(file: &Path, n: &Node, key: &str) -> Result<Vec<String>> {
@@ -139,6 +168,9 @@ impl Policy {
                 &root,
                 format!("a policy must be a mapping, not a {}", root.type_name()),
             )
+            .with_help(
+                "a policy has `name:`, `version:` and a list of `controls:` at the top level",
+            )
         })?;
         let mut name = None;
         let mut version = String::from("0");
@@ -153,7 +185,10 @@ impl Policy {
                 "vars" => match v.to_json() {
                     Value::Object(m) => vars = m,
                     Value::Null => {}
-                    _ => return Err(err(path, v, "`vars` must be a mapping of names to values")),
+                    _ => {
+                        return Err(err(path, v, "`vars` must be a mapping of names to values")
+                            .with_help("write one `name: value` a line, indented under `vars:`"))
+                    }
                 },
                 "controls" => controls_node = Some(v),
                 other => {
@@ -169,9 +204,10 @@ impl Policy {
             err(path, &root, "the policy has no `controls:`")
                 .with_help("add a list of controls, each with id, title, severity and check")
         })?;
-        let items = controls_node
-            .as_seq()
-            .ok_or_else(|| err(path, controls_node, "`controls` must be a list"))?;
+        let items = controls_node.as_seq().ok_or_else(|| {
+            err(path, controls_node, "`controls` must be a list")
+                .with_help("start each control with `- id: NAME`, its keys indented below")
+        })?;
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let mut loader = Loader::default();
         let mut controls: Vec<Control> = Vec::new();
@@ -185,9 +221,15 @@ impl Policy {
                         "duplicate control id `{}` (first at line {})",
                         control.id, prev.loc.line
                     ),
-                ));
+                )
+                .with_help("control ids are unique in a policy (waivers and reports name them); rename one"));
             }
             controls.push(control);
+        }
+        // Jinja syntax, before any host is contacted (as for playbooks).
+        let templar = crate::template::Templar::new();
+        for c in &controls {
+            check_control_templates(&templar, c)?;
         }
         Ok(Policy {
             name,
@@ -211,8 +253,12 @@ fn load_control(
         err(
             file,
             n,
-            "a control must be a mapping with id, title, severity and check",
+            format!(
+                "a control must be a mapping with id, title, severity and check, not a {}",
+                n.type_name()
+            ),
         )
+        .with_help("start the control with `- id: NAME` and indent its other keys below")
     })?;
     let mut c = Control {
         id: String::new(),
@@ -223,6 +269,7 @@ fn load_control(
         refs: vec![],
         tags: vec![],
         when: vec![],
+        when_loc: None,
         kind: String::new(),
         args: Value::Null,
         remediate: vec![],
@@ -248,6 +295,7 @@ fn load_control(
             "refs" => c.refs = text_list(file, v, "refs")?,
             "tags" => c.tags = text_list(file, v, "tags")?,
             "when" => {
+                c.when_loc = Some(v.loc(file));
                 c.when = match v.as_seq() {
                     Some(items) => items.iter().map(Node::to_json).collect(),
                     None => vec![v.to_json()],
@@ -284,11 +332,13 @@ fn load_control(
     c.kind = kk.key_text();
     c.args = kv.to_json();
     checks::validate(&c.kind, &c.args).map_err(|msg| {
-        let mut e = err(file, kk, msg.0);
-        if let Some(h) = msg.1 {
-            e = e.with_help(h);
-        }
-        e
+        let help = msg.1.unwrap_or_else(|| {
+            format!(
+                "correct this argument of the `{}` check as the message says, or remove it",
+                c.kind
+            )
+        });
+        err(file, kk, msg.0).with_help(help)
     })?;
     Ok(c)
 }

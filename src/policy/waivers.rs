@@ -63,14 +63,29 @@ fn civil(days: i64) -> String {
 
 fn valid_date(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 10
+    if !(b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
         && s.chars()
             .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && (1..=12).contains(&s[5..7].parse::<u32>().unwrap_or(0))
-        && (1..=31).contains(&s[8..10].parse::<u32>().unwrap_or(0))
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit()))
+    {
+        return false;
+    }
+    let (y, m, d) = (
+        s[..4].parse::<u32>().unwrap_or(0),
+        s[5..7].parse::<u32>().unwrap_or(0),
+        s[8..10].parse::<u32>().unwrap_or(0),
+    );
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&d)
 }
 
 fn err(file: &Path, n: &Node, msg: impl Into<String>) -> Error {
@@ -88,9 +103,14 @@ pub fn load(path: &Path) -> Result<Vec<Waiver>> {
     })?;
     let mut out = Vec::new();
     for it in items {
-        let map = it
-            .as_map()
-            .ok_or_else(|| err(path, it, "a waiver must be a mapping"))?;
+        let map = it.as_map().ok_or_else(|| {
+            err(
+                path,
+                it,
+                format!("a waiver must be a mapping, not a {}", it.type_name()),
+            )
+            .with_help("start each waiver with `- control: ID` and indent `reason:`, `hosts:`, `owner:` and `expires:` below it")
+        })?;
         let mut w = Waiver {
             control: String::new(),
             hosts: vec![],
@@ -101,8 +121,17 @@ pub fn load(path: &Path) -> Result<Vec<Waiver>> {
         };
         for (k, v) in map {
             let text = || {
-                v.scalar_text()
-                    .ok_or_else(|| err(path, v, format!("`{}` must be text", k.key_text())))
+                v.scalar_text().ok_or_else(|| {
+                    err(
+                        path,
+                        v,
+                        format!("`{}` must be text, not a {}", k.key_text(), v.type_name()),
+                    )
+                    .with_help(format!(
+                        "write `{}:` followed by its text on the same line",
+                        k.key_text()
+                    ))
+                })
             };
             match k.key_text().as_str() {
                 "control" => w.control = text()?,
@@ -110,8 +139,20 @@ pub fn load(path: &Path) -> Result<Vec<Waiver>> {
                     w.hosts = match v.as_seq() {
                         Some(s) => s
                             .iter()
-                            .map(|x| x.scalar_text().unwrap_or_default())
-                            .collect(),
+                            .map(|x| {
+                                x.scalar_text().filter(|p| !p.is_empty()).ok_or_else(|| {
+                                    err(
+                                        path,
+                                        x,
+                                        format!(
+                                            "each entry of `hosts` must be a host pattern, not a {}",
+                                            x.type_name()
+                                        ),
+                                    )
+                                    .with_help("write host names or patterns such as \"lab-*\", quoted when they start with `*`")
+                                })
+                            })
+                            .collect::<Result<Vec<_>>>()?,
                         None => vec![text()?],
                     }
                 }
@@ -124,7 +165,8 @@ pub fn load(path: &Path) -> Result<Vec<Waiver>> {
                             path,
                             v,
                             format!("`expires` must be a date like 2027-03-31, not `{e}`"),
-                        ));
+                        )
+                        .with_help("write the last day the waiver applies as YYYY-MM-DD, a day that exists in that month"));
                     }
                     w.expires = Some(e);
                 }
@@ -135,7 +177,8 @@ pub fn load(path: &Path) -> Result<Vec<Waiver>> {
             }
         }
         if w.control.is_empty() {
-            return Err(err(path, it, "this waiver names no `control:`"));
+            return Err(err(path, it, "this waiver names no `control:`")
+                .with_help("add `control: ID`, the id of the policy control it waives"));
         }
         if w.reason.trim().is_empty() {
             return Err(err(
@@ -171,6 +214,26 @@ mod tests {
         assert!(!w.matches("updates", "lab-3"));
         assert!(!w.expired("2027-03-31"));
         assert!(w.expired("2027-04-01"));
+    }
+
+    #[test]
+    fn only_days_that_exist_are_dates() {
+        for ok in ["2027-03-31", "2028-02-29", "2000-02-29", "2027-12-01"] {
+            assert!(valid_date(ok), "{ok}");
+        }
+        for bad in [
+            "2027-02-29",
+            "1900-02-29",
+            "2027-04-31",
+            "2027-13-01",
+            "2027-00-10",
+            "2027-01-00",
+            "27-03-31",
+            "2027/03/31",
+            "next spring",
+        ] {
+            assert!(!valid_date(bad), "{bad}");
+        }
     }
 
     #[test]

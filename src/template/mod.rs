@@ -433,6 +433,15 @@ impl Templar {
             .map_err(|e| template_error(e, text, origin))
     }
 
+    /// Syntax-only check of a template file's text, in the environment `template:` renders
+    /// files with; errors are placed in the file (`origin` is its line 1, column 1).
+    pub fn check_file_syntax(&self, text: &str, origin: &Origin) -> Result<()> {
+        self.file_env
+            .template_from_str(text)
+            .map(|_| ())
+            .map_err(|e| template_error(e, text, origin))
+    }
+
     /// Syntax-only check of a bare expression (a conditional), for `muster validate`.
     pub fn check_expr_syntax(&self, expr: &str, origin: &Origin) -> Result<()> {
         let trimmed = expr.trim();

@@ -246,9 +246,9 @@ impl HostConn {
     }
 }
 
-/// The SSH settings of a run: which known_hosts files, how strict, which timeouts.
-pub fn ssh_settings(config: &Config) -> SshSettings {
-    let known_hosts = match &config.ssh.known_hosts {
+/// The known_hosts files a run trusts: `--known-hosts`, else the user's and the system's.
+pub fn known_hosts_paths(config: &Config) -> Vec<PathBuf> {
+    match &config.ssh.known_hosts {
         Some(p) => vec![p.clone()],
         None => {
             let mut v = Vec::new();
@@ -259,7 +259,21 @@ pub fn ssh_settings(config: &Config) -> SshSettings {
             v.push(PathBuf::from("/etc/ssh/ssh_known_hosts"));
             v
         }
-    };
+    }
+}
+
+/// Reads the run's known_hosts files once before any host is contacted, so that a damaged
+/// line is an input error (exit 1, at its file:line:col) rather than every host failing.
+pub fn check_known_hosts(config: &Config) -> Result<()> {
+    for path in known_hosts_paths(config) {
+        super::known_hosts::KnownHosts::load(&path)?;
+    }
+    Ok(())
+}
+
+/// The SSH settings of a run: which known_hosts files, how strict, which timeouts.
+pub fn ssh_settings(config: &Config) -> SshSettings {
+    let known_hosts = known_hosts_paths(config);
     if config.ssh.host_key_checking == HostKeyChecking::Off {
         eprintln!(
             "WARNING: --host-key-checking off: host keys are NOT verified on this run; \

@@ -10,8 +10,9 @@
 //! - `Match all`, `Match host LIST` (the HostName obtained so far, else the name as typed),
 //!   `Match originalhost LIST`, `Match localuser LIST`, `!` before a criterion, several criteria
 //!   (all must hold), and `final` (muster does one pass, the one OpenSSH calls final). Other
-//!   criteria (`exec`, `user`, `canonical`, `localnetwork`, `tagged`...) make the block not
-//!   match; they are no error.
+//!   criteria OpenSSH knows (`exec`, `user`, `canonical`, `localnetwork`, `tagged`...) make the
+//!   block not match; they are no error. A criterion without its argument (`Match host`), or
+//!   a word that is no criterion at all, is an error, as in OpenSSH.
 //! - `Include` with globs, `~`, relative paths taken in `~/.ssh`; files in lexical order; an
 //!   Include inside a `Host`/`Match` block only applies when that block does.
 //! - Tokens `%h %p %r %u %d %n %l %L %i %k %j %%`, `${ENV}` and a leading `~` in `IdentityFile`
@@ -371,11 +372,17 @@ fn parse_depth(text: &str, path: &Path, ssh_dir: &Path, depth: usize) -> Result<
                         .err(p.end_col, "`Match` needs criteria")
                         .with_help("e.g. `Match host *.example.com` or `Match all`"));
                 }
-                Item::Match(parse_match(&args))
+                Item::Match(parse_match(&args).map_err(|(col, msg)| {
+                    p.err(col, msg).with_help(
+                        "e.g. `Match host *.example.com`, `Match originalhost web1` or `Match all`",
+                    )
+                })?)
             }
             "include" => {
                 if args.is_empty() {
-                    return Err(p.err(p.end_col, "`Include` needs a file name or a glob"));
+                    return Err(p
+                        .err(p.end_col, "`Include` needs a file name or a glob")
+                        .with_help("e.g. `Include config.d/*`"));
                 }
                 if depth >= MAX_INCLUDE_DEPTH {
                     return Err(p
@@ -392,6 +399,7 @@ fn parse_depth(text: &str, path: &Path, ssh_dir: &Path, depth: usize) -> Result<
                     };
                     let paths = glob::glob(&pattern.to_string_lossy()).map_err(|e| {
                         p.err(arg.col, format!("`{}` is not a valid glob: {e}", arg.text))
+                            .with_help("`*` and `?` match any characters; close every `[`")
                     })?;
                     let mut found: Vec<PathBuf> = paths.filter_map(|r| r.ok()).collect();
                     found.sort();
@@ -433,7 +441,11 @@ fn parse_depth(text: &str, path: &Path, ssh_dir: &Path, depth: usize) -> Result<
             "proxyjump" => Item::Set(Opt::ProxyJump(p.one(&args)?.text.clone())),
             "userknownhostsfile" => {
                 if args.is_empty() {
-                    return Err(p.err(p.end_col, "`UserKnownHostsFile` needs a file name"));
+                    return Err(p
+                        .err(p.end_col, "`UserKnownHostsFile` needs a file name")
+                        .with_help(
+                            "e.g. `UserKnownHostsFile ~/.ssh/known_hosts_work`, or `none`",
+                        ));
                 }
                 Item::Set(Opt::UserKnownHostsFile(
                     args.into_iter().map(|t| t.text).collect(),
@@ -504,8 +516,11 @@ impl LineCtx<'_> {
     }
 }
 
-fn parse_match(args: &[Tok]) -> Option<Vec<Criterion>> {
+/// `Match` criteria; `Ok(None)` when one is a criterion muster does not evaluate (the block
+/// then never applies), an error (column, message) when a criterion lacks its argument.
+fn parse_match(args: &[Tok]) -> std::result::Result<Option<Vec<Criterion>>, (usize, String)> {
     let mut out = Vec::new();
+    let mut supported = true;
     let mut i = 0;
     while i < args.len() {
         let word = args[i].text.as_str();
@@ -517,21 +532,37 @@ fn parse_match(args: &[Tok]) -> Option<Vec<Criterion>> {
         let kind = match name.as_str() {
             "all" => CriterionKind::All,
             "final" => CriterionKind::Final,
-            "host" | "originalhost" | "localuser" => {
-                let list = args.get(i + 1)?.text.clone();
+            "canonical" => {
+                supported = false;
+                CriterionKind::Final
+            }
+            "host" | "originalhost" | "localuser" | "exec" | "user" | "localnetwork" | "tagged"
+            | "command" | "version" | "sessiontype" => {
+                let Some(arg) = args.get(i + 1) else {
+                    let end = args[i].col + args[i].text.chars().count();
+                    return Err((end, format!("`Match {word}` needs an argument")));
+                };
+                let list = arg.text.clone();
                 i += 1;
                 match name.as_str() {
                     "host" => CriterionKind::Host(list),
                     "originalhost" => CriterionKind::OriginalHost(list),
-                    _ => CriterionKind::LocalUser(list),
+                    "localuser" => CriterionKind::LocalUser(list),
+                    _ => {
+                        supported = false;
+                        CriterionKind::Final
+                    }
                 }
             }
-            _ => return None,
+            _ => {
+                // Not a criterion OpenSSH knows either: it refuses the file.
+                return Err((args[i].col, format!("`{word}` is not a `Match` criterion")));
+            }
         };
         out.push(Criterion { negated, kind });
         i += 1;
     }
-    Some(out)
+    Ok(supported.then_some(out))
 }
 
 /// Splits a line into its keyword and arguments as OpenSSH does (`Key value`, `Key=value`,
