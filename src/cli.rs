@@ -75,6 +75,13 @@ pub struct Common {
     /// Ask for the privilege escalation password (sent on stdin, never in argv).
     #[arg(short = 'K', long = "ask-become-pass", global = true)]
     pub ask_become_pass: bool,
+    /// Vault password file, or an executable that prints the password (repeatable; each is
+    /// tried). Default: $MUSTER_VAULT_PASSWORD_FILE, then $ANSIBLE_VAULT_PASSWORD_FILE.
+    #[arg(long = "vault-password-file", global = true, value_name = "FILE")]
+    pub vault_password_file: Vec<PathBuf>,
+    /// Ask for the vault password (from the terminal, else one line of standard input).
+    #[arg(long = "ask-vault-pass", global = true)]
+    pub ask_vault_pass: bool,
     /// More output (repeatable).
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -142,6 +149,10 @@ pub enum Command {
     Inventory(InventoryArgs),
     /// Check playbooks, policies and inventories offline.
     Validate(ValidateArgs),
+    /// Encrypt and decrypt Ansible Vault files and strings.
+    Vault(VaultArgs),
+    /// Work with audit reports: `report merge` joins the JSON reports of shards.
+    Report(ReportArgs),
     /// Print shell completions.
     Completions(CompletionsArgs),
 }
@@ -288,6 +299,82 @@ pub struct ValidateArgs {
     /// Files to validate.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VaultArgs {
+    #[command(subcommand)]
+    pub action: VaultAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultAction {
+    /// Encrypt files in place.
+    Encrypt {
+        /// Files to encrypt.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write the 1.2 header with this vault id label.
+        #[arg(long = "encrypt-vault-id", value_name = "LABEL")]
+        label: Option<String>,
+    },
+    /// Decrypt files in place.
+    Decrypt {
+        /// Files to decrypt.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print the decrypted content of a file.
+    View {
+        /// File to show.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Encrypt a string as a `!vault |` YAML value.
+    #[command(name = "encrypt_string", visible_alias = "encrypt-string")]
+    EncryptString {
+        /// Print `NAME: !vault |` (a variable ready to paste into a vars file).
+        #[arg(short = 'n', long = "name")]
+        name: Option<String>,
+        /// Write the 1.2 header with this vault id label.
+        #[arg(long = "encrypt-vault-id", value_name = "LABEL")]
+        label: Option<String>,
+        /// The string to encrypt (read from standard input when absent or `-`).
+        #[arg(value_name = "STRING")]
+        string: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(subcommand)]
+    pub action: ReportAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportAction {
+    /// Join the JSON audit reports of shards (`--shard K/N`) into one report, in any format.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' JSON reports (`muster audit ... -o json=PATH`).
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Format on standard output (any audit report format).
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Also write the merged report: FORMAT=PATH (repeatable).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT=PATH")]
+    pub output: Vec<String>,
+    /// The audited policies, for what results do not carry (SARIF rules and locations, the
+    /// HTML report's rationale and remediation).
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// Lowest severity whose failure makes the exit code 2, as for audit.
+    #[arg(long = "fail-on", value_enum, default_value_t = Severity::Low)]
+    pub fail_on: Severity,
 }
 
 #[derive(Debug, Args)]

@@ -19,9 +19,20 @@ pub struct Config {
     pub r#become: bool,
     /// Asked once at start with `-K`; never printed, never put in argv.
     pub become_password: Option<Secret>,
+    /// Where the vault passwords come from (see `crate::vault`).
+    pub vault: VaultOptions,
     pub verbose: u8,
     pub quiet: bool,
     pub color: ColorChoice,
+}
+
+/// The vault passwords of a run: one asked at start with `--ask-vault-pass`, and password
+/// files (or executables that print the password), read when vault data is first met. Each is
+/// tried in turn; the first is the one `muster vault encrypt` encrypts with.
+#[derive(Debug, Clone, Default)]
+pub struct VaultOptions {
+    pub password: Option<Secret>,
+    pub password_files: Vec<PathBuf>,
 }
 
 /// What every SSH connection of a run shares (inventory variables override per host).
@@ -56,7 +67,9 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
+        let s = s.into();
+        crate::secrets::register(&s);
+        Secret(s)
     }
     pub fn expose(&self) -> &str {
         &self.0
@@ -100,6 +113,14 @@ impl Config {
         } else {
             None
         };
+        let vault = VaultOptions {
+            password: if c.ask_vault_pass {
+                Some(ask_vault_password()?)
+            } else {
+                None
+            },
+            password_files: vault_password_files(c),
+        };
         Ok(Config {
             inventory,
             inventory_explicit: !c.inventory.is_empty(),
@@ -115,6 +136,7 @@ impl Config {
             },
             r#become: c.r#become || c.ask_become_pass,
             become_password,
+            vault,
             verbose: c.verbose,
             quiet: c.quiet,
             color: c.color,
@@ -138,4 +160,69 @@ fn ask_become_password() -> Result<Secret> {
         ))
     })?;
     Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+/// `--vault-password-file` flags; without them (and without `--ask-vault-pass`), the files
+/// named by $MUSTER_VAULT_PASSWORD_FILE and $ANSIBLE_VAULT_PASSWORD_FILE.
+fn vault_password_files(c: &Common) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = c.vault_password_file.clone();
+    if files.is_empty() && !c.ask_vault_pass {
+        for var in ["MUSTER_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_PASSWORD_FILE"] {
+            if let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+                let p = PathBuf::from(v);
+                if !files.contains(&p) {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    files.into_iter().map(crate::vault::expand_home).collect()
+}
+
+/// Reads the vault password from the terminal, or one line of standard input when there is
+/// no terminal (after the become password, when both are asked). Surrounding whitespace is
+/// dropped, as Ansible does.
+fn ask_vault_password() -> Result<Secret> {
+    use std::io::IsTerminal;
+    let p = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Vault password: ")
+            .map_err(|e| Error::Usage(format!("could not read the vault password: {e}")))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| {
+            Error::Usage(format!("could not read the vault password from stdin: {e}"))
+        })?;
+        line
+    };
+    let p = p.trim();
+    if p.is_empty() {
+        return Err(Error::Usage("the vault password given is empty".into()));
+    }
+    Ok(Secret::new(p))
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::Shard;
+
+    #[test]
+    fn shards_partition_hosts_evenly_and_refuse_bad_specs() {
+        let n = 4;
+        let mut counts = [0usize; 4];
+        for i in 0..4000 {
+            let name = format!("web{i:04}.example.com");
+            let parts: Vec<u64> = (1..=n)
+                .filter(|&k| Shard { k, n }.contains(&name))
+                .collect();
+            assert_eq!(parts.len(), 1, "{name} in {parts:?}");
+            counts[(parts[0] - 1) as usize] += 1;
+        }
+        for c in counts {
+            assert!((900..=1100).contains(&c), "{counts:?}");
+        }
+        assert_eq!(Shard::parse(" 2/4 ").unwrap(), Shard { k: 2, n: 4 });
+        for bad in ["0/4", "5/4", "1/0", "2", "a/b", "1/2/3"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

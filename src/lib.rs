@@ -15,8 +15,10 @@ pub mod playbook;
 pub mod policy;
 pub mod report;
 pub mod runner;
+pub mod secrets;
 pub mod template;
 pub mod transport;
+pub mod vault;
 pub mod yaml;
 
 use std::ffi::OsString;
@@ -47,7 +49,8 @@ where
     match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", e.render());
+            // Masks any vault secret that found its way into a message.
+            eprintln!("{}", secrets::redact(&e.render()));
             e.exit_code()
         }
     }

@@ -46,14 +46,82 @@ const MAX_DEPTH: usize = 256;
 const MAX_NODES: usize = 2_000_000;
 
 /// Parses YAML text. `None` for an empty document (nothing, or only a null).
+///
+/// Vault data is decrypted with the run's vault passwords (see `crate::vault`): a whole
+/// vaulted text (`$ANSIBLE_VAULT;...`) is decrypted and then parsed, and a `!vault` scalar
+/// becomes its plaintext (keeping the tag). Both are registered as secrets.
 pub fn parse_str(text: &str, file: &Path) -> Result<Option<Node>> {
-    Builder::new(file).run(text)
+    if crate::vault::is_vaulted(text) {
+        let plain = crate::vault::decrypt_file_text(text, file)?;
+        let root = Builder::new(file, &plain)
+            .run(&plain)
+            .map_err(|e| crate::vault::in_decrypted(e, file))?;
+        if let Some(root) = &root {
+            crate::vault::register_node(root);
+        }
+        return Ok(root);
+    }
+    Builder::new(file, text).run(text)
 }
 
-/// Reads and parses a YAML file.
+/// Reads and parses a YAML file (a file that is not UTF-8 is an error at its first bad byte).
 pub fn parse_file(path: &Path) -> Result<Option<Node>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::error::read_text(path)?;
     parse_str(&text, path)
+}
+
+/// What PyYAML refuses before parsing, refused the same way here: characters YAML does not
+/// allow in a stream (control characters, such as the NUL bytes of a binary or UTF-16 file)
+/// and a `%YAML` directive of another major version. A leading byte order mark is dropped.
+fn precheck<'t>(text: &'t str, file: &Path) -> Result<&'t str> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+            || c >= '\u{10000}'
+    };
+    if let Some(at) = text.find(|c: char| !allowed(c)) {
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count()
+            + 1;
+        let c = text[at..].chars().next().unwrap_or('\0');
+        return Err(Error::at(
+            Location::new(file, line, col),
+            format!("invalid YAML: control character U+{:04X} is not allowed in a YAML file", c as u32),
+        )
+        .with_help("remove it; a binary file, or text saved as UTF-16, cannot be read here (save it as UTF-8)"));
+    }
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("---")
+            || !(line.starts_with('%') || line.starts_with('#') || line.trim().is_empty())
+        {
+            break;
+        }
+        if let Some(version) = line.strip_prefix("%YAML").map(str::trim) {
+            let major = version.split('.').next().unwrap_or("");
+            if major != "1" {
+                return Err(Error::at(
+                    Location::new(file, i + 1, 7),
+                    format!("invalid YAML: `%YAML {version}` is not a YAML version muster reads (version 1.* is required)"),
+                )
+                .with_help("write `%YAML 1.2` (or `%YAML 1.1`), or remove the directive"));
+            }
+        }
+    }
+    Ok(text)
+}
+
+/// A parser position past the end of the text (errors found at the end of the stream) is
+/// placed just after the last character, on a line the file has.
+fn clamp_to_text(text: &str, line: usize, col: usize) -> (usize, usize) {
+    let lines = text.lines().count().max(1);
+    if line <= lines {
+        return (line, col);
+    }
+    let last = text.lines().last().unwrap_or("");
+    (lines, last.chars().count() + 1)
 }
 
 impl Node {
@@ -351,6 +419,8 @@ enum Frame {
 
 struct Builder<'a> {
     file: &'a Path,
+    /// The text being parsed (to place errors inside `!vault` values).
+    src: &'a str,
     stack: Vec<Frame>,
     anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
@@ -358,9 +428,10 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn new(file: &'a Path) -> Self {
+    fn new(file: &'a Path, src: &'a str) -> Self {
         Builder {
             file,
+            src,
             stack: Vec::new(),
             anchors: HashMap::new(),
             root: None,
@@ -373,6 +444,7 @@ impl<'a> Builder<'a> {
     }
 
     fn run(mut self, text: &str) -> Result<Option<Node>> {
+        let text = precheck(text, self.file)?;
         // The parser is driven event by event (not through `load`), so that a malformed input
         // can only produce an error, and so a second document can be refused.
         let mut parser = Parser::new_from_str(text);
@@ -382,12 +454,14 @@ impl<'a> Builder<'a> {
                 Ok(x) => x,
                 Err(e) => {
                     let m = e.marker();
+                    let (line, col) = clamp_to_text(text, m.line().max(1), m.col() + 1);
+                    if e.info().contains("recursion limit") {
+                        return Err(self
+                            .err(line, col, "invalid YAML: nested too deeply (recursion limit exceeded)")
+                            .with_help(format!("flatten the structure: muster reads at most {MAX_DEPTH} levels of lists and mappings")));
+                    }
                     return Err(self
-                        .err(
-                            m.line().max(1),
-                            m.col() + 1,
-                            format!("invalid YAML: {}", e.info()),
-                        )
+                        .err(line, col, format!("invalid YAML: {}", e.info()))
                         .with_help("check the indentation, quoting and `:` / `-` markers here"));
                 }
             };
@@ -427,8 +501,14 @@ impl<'a> Builder<'a> {
                     let value = match &tag {
                         None if plain => resolve_plain(&text),
                         None => Value::Str(text.clone()),
+                        Some(t) if t == "!vault" => {
+                            Value::Str(self.open_vault(&text, style, line, col)?)
+                        }
                         Some(t) => resolve_tagged(&text, t, plain).map_err(|m| {
                             self.err(line, col, format!("invalid YAML: {m} (tagged {t})"))
+                                .with_help(format!(
+                                    "give a value of the tag's type, or remove the `{t}` tag"
+                                ))
                         })?,
                     };
                     let (line, col) = self.scalar_position(&text, plain, tag.is_none(), mark);
@@ -511,6 +591,46 @@ impl<'a> Builder<'a> {
             }
         }
         Ok(self.root.filter(|n| !(n.is_null() && n.tag.is_none())))
+    }
+
+    /// Decrypts a `!vault` scalar that starts at (line, col). Errors inside a block scalar
+    /// are placed on the line and column of the file they come from.
+    fn open_vault(
+        &self,
+        text: &str,
+        style: TScalarStyle,
+        line: usize,
+        col: usize,
+    ) -> Result<String> {
+        let block = matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
+        let src_lines: Vec<&str> = if block {
+            self.src.lines().collect()
+        } else {
+            Vec::new()
+        };
+        let text_lines: Vec<&str> = text.lines().collect();
+        let place = |l: usize, c: usize| -> (usize, usize) {
+            if l == 0 {
+                return (line, col);
+            }
+            // A block scalar is marked at its first line of content.
+            let want = text_lines.get(l - 1).map(|t| t.trim());
+            let Some(src) = src_lines.get(line + l - 2) else {
+                return (line, col);
+            };
+            match want {
+                Some(w) if !w.is_empty() && src.trim() == w => {
+                    let indent = src.chars().take_while(|c| c.is_whitespace()).count();
+                    let text_indent = text_lines[l - 1]
+                        .chars()
+                        .take_while(|c| c.is_whitespace())
+                        .count();
+                    (line + l - 1, indent + c.saturating_sub(text_indent))
+                }
+                _ => (line, col),
+            }
+        };
+        crate::vault::decrypt_value(text, self.file, &place)
     }
 
     fn push(&self, line: usize, col: usize) -> Result<()> {
@@ -742,10 +862,11 @@ mod tests {
 
     #[test]
     fn tags_are_kept() {
-        let n = p("secret: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\nraw: !unsafe '{{ x }}'\nn: !!str 12\ni: !!int \"7\"\n");
+        // (`!vault` values are decrypted: see the tests of `crate::vault`.)
+        let n = p("secret: !custom |\n  some\n  text\nraw: !unsafe '{{ x }}'\nn: !!str 12\ni: !!int \"7\"\n");
         let s = n.get("secret").unwrap();
-        assert_eq!(s.tag.as_deref(), Some("!vault"));
-        assert_eq!(s.as_str(), Some("$ANSIBLE_VAULT;1.1;AES256\n6162\n"));
+        assert_eq!(s.tag.as_deref(), Some("!custom"));
+        assert_eq!(s.as_str(), Some("some\ntext\n"));
         let r = n.get("raw").unwrap();
         assert_eq!(r.tag.as_deref(), Some("!unsafe"));
         assert_eq!(r.as_str(), Some("{{ x }}"));
@@ -843,6 +964,32 @@ mod tests {
         assert_eq!(n.to_json()["1"], json!("one"));
         let loc = n.get("s").unwrap().loc(Path::new("f.yml"));
         assert_eq!(loc.to_string(), "f.yml:1:4");
+    }
+
+    #[test]
+    fn what_pyyaml_refuses_before_parsing() {
+        // A byte order mark is dropped: positions are those a person sees.
+        let n = p("\u{feff}a: 1\nb: x\n");
+        assert_eq!(n.get("b").map(|b| (b.line, b.col)), Some((2, 4)));
+        // Control characters (a binary file, UTF-16 read as UTF-8) are refused where they are.
+        let (msg, loc) = perr("a: 1\nb: x\u{0}y\n");
+        assert!(msg.contains("control character U+0000"), "{msg}");
+        assert_eq!(loc, Some((2, 5)));
+        assert!(perr("a: \u{7f}\n").0.contains("U+007F"));
+        assert!(parse_str("a: \"tab\there\"\r\nb: \u{e9}\u{1F600}\n", Path::new("t")).is_ok());
+        // Another major version of YAML.
+        let (msg, loc) = perr("%YAML 2.0\n---\na: 1\n");
+        assert!(msg.contains("%YAML 2.0"), "{msg}");
+        assert_eq!(loc, Some((1, 7)));
+        assert!(parse_str("%YAML 1.1\n---\na: 1\n", Path::new("t")).is_ok());
+    }
+
+    #[test]
+    fn errors_at_the_end_are_on_the_last_line() {
+        let (_, loc) = perr("a: [1, 2\n");
+        assert_eq!(loc, Some((1, 9)));
+        let (msg, _) = perr(&"[".repeat(10_000));
+        assert!(msg.contains("nested"), "{msg}");
     }
 
     #[test]

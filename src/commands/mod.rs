@@ -17,6 +17,8 @@ use crate::error::Result;
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let config = Config::from_common(&cli.common)?;
+    // The YAML loader finds the vault passwords here (one run, one set of passwords).
+    crate::vault::configure(&config.vault);
     match cli.command {
         Command::Ping => ping::ping(&config),
         Command::Run(args) => run::run(&config, &args),
@@ -33,5 +35,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Facts => facts::facts(&config),
         Command::Apps(a) => apps::apps(&config, &a),
         Command::Validate(a) => validate::validate(&config, &a),
+        Command::Vault(a) => vault::vault(&config, &a),
+        Command::Report(a) => report::report(&config, &a),
     }
 }

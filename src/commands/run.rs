@@ -7,6 +7,7 @@ use crate::cli::{OutputFormat, RunArgs};
 use crate::config::Config;
 use crate::error::{exit, Error, HostErrorKind, Result};
 use crate::runner::{exit_code_of, on_each_host, runtime, select_targets};
+use crate::secrets::redact;
 use crate::transport::quote::{quote, Cmd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +184,8 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
     for r in &runs {
         let json_line = match &r.result {
             Ok(Outcome::Ran { rc, stdout, stderr }) => {
+                // What a command prints can hold a secret it was given (`echo {{ vault_x }}`).
+                let (stdout, stderr) = (&redact(stdout), &redact(stderr));
                 let failed = *rc != 0;
                 incomplete |= failed;
                 if args.format == OutputFormat::Text {
@@ -224,6 +227,7 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
                     Error::Host { msg, .. } => ("failed", msg.clone()),
                     other => ("failed", other.to_string()),
                 };
+                let msg = redact(&msg);
                 if args.format == OutputFormat::Text {
                     let label = if status == "unreachable" {
                         "UNREACHABLE!"

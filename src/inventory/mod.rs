@@ -629,14 +629,9 @@ impl Inventory {
     }
 
     fn parse_text(&mut self, text: &str, file: &Path) -> Result<()> {
-        if text.starts_with("$ANSIBLE_VAULT") {
-            return Err(Error::at(
-                Location::new(file, 1, 1),
-                "vault-encrypted inventory files are not supported",
-            )
-            .with_help(
-                "decrypt it with `ansible-vault decrypt`, or encrypt single values instead",
-            ));
+        if crate::vault::is_vaulted(text) {
+            let plain = crate::vault::decrypt_file_text(text, file)?;
+            return self.parse_text(&plain, file);
         }
         match detect_format(text, file) {
             Format::Yaml => {
@@ -908,14 +903,8 @@ fn dir_vars_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<()
 
 /// One vars file: a mapping (or nothing). Values are checked like inventory values.
 fn read_vars_file(path: &Path, vars: &mut Map<String, Value>) -> Result<()> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    if text.starts_with("$ANSIBLE_VAULT") {
-        return Err(Error::at(
-            Location::new(path, 1, 1),
-            "vault-encrypted vars files are not supported",
-        )
-        .with_help("decrypt it with `ansible-vault decrypt`"));
-    }
+    let text = crate::error::read_text(path)?;
+    // (a vault-encrypted file is decrypted by the YAML loader)
     let Some(root) = crate::yaml::parse_str(&text, path)? else {
         return Ok(());
     };
