@@ -32,6 +32,10 @@ pub struct Common {
     /// Hosts to act on: Ansible patterns (`web:&prod:!web3`, globs, `~regex`, `@retryfile`).
     #[arg(short = 'l', long = "limit", global = true, value_name = "PATTERN")]
     pub limit: Option<String>,
+    /// Only this machine's part of the selected hosts: K of N disjoint parts (1 ≤ K ≤ N),
+    /// split by a hash of each host name, the same on every machine. Default: $MUSTER_SHARD.
+    #[arg(long, global = true, value_name = "K/N", env = "MUSTER_SHARD")]
+    pub shard: Option<String>,
     /// Hosts in flight at once.
     #[arg(
         short = 'f',
@@ -187,9 +191,13 @@ pub struct PlayArgs {
     /// Skip tasks with these tags (comma-separated).
     #[arg(long = "skip-tags")]
     pub skip_tags: Vec<String>,
-    /// Output format on standard output (json = JSON Lines events).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    /// Output format on standard output: text, json (JSON Lines events), junit (a testsuite
+    /// per host; in check mode a task that would change is a failure) or markdown.
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Also write a report: FORMAT=PATH (repeatable; any of the formats above).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT=PATH")]
+    pub output: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -278,6 +286,14 @@ pub struct RemediateArgs {
     /// Extra variables, as for apply.
     #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
     pub extra_vars: Vec<String>,
+    /// Standard output: `text` (the remediation run, then each control before → after), or
+    /// an audit format (json, junit, markdown, sarif, nagios, prometheus, html) of the audit
+    /// after remediation, with the run's text on standard error.
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Also write the audit after remediation: FORMAT=PATH (repeatable; audit formats).
+    #[arg(short = 'o', long = "output", value_name = "FORMAT=PATH")]
+    pub output: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,8 @@ pub struct Config {
     /// `-i` was given (so ansible.cfg's inventory does not apply).
     pub inventory_explicit: bool,
     pub limit: Option<String>,
+    /// `--shard K/N`: this machine's part of the selected hosts.
+    pub shard: Option<Shard>,
     pub forks: usize,
     pub ssh: SshOptions,
     pub r#become: bool,
@@ -61,7 +63,49 @@ impl Default for SshOptions {
     }
 }
 
-/// A secret string whose Debug never shows it.
+/// `--shard K/N`: part K (1-based) of N. A host belongs to part `hash(name) mod N + 1`, where
+/// the hash is the first 8 bytes of SHA-256 of its inventory name: the split depends on the
+/// name only, so every machine (and every play of a run) agrees on it whatever the inventory
+/// order, and each host lands in exactly one part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u64,
+    pub n: u64,
+}
+
+impl Shard {
+    pub fn parse(s: &str) -> Result<Shard> {
+        let bad = || {
+            Error::Usage(format!(
+                "--shard {s}: expected K/N with 1 ≤ K ≤ N, e.g. --shard 2/4 (in a Kubernetes \
+                 Indexed Job: --shard $((JOB_COMPLETION_INDEX + 1))/N)"
+            ))
+        };
+        let (k, n) = s.trim().split_once('/').ok_or_else(bad)?;
+        let k: u64 = k.trim().parse().map_err(|_| bad())?;
+        let n: u64 = n.trim().parse().map_err(|_| bad())?;
+        if n == 0 || k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+
+    /// The part (1-based) a host name belongs to among `n`.
+    pub fn part_of(name: &str, n: u64) -> u64 {
+        use sha2::{Digest, Sha256};
+        let d = Sha256::digest(name.as_bytes());
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&d[..8]);
+        u64::from_be_bytes(b) % n + 1
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        Shard::part_of(name, self.n) == self.k
+    }
+}
+
+/// A secret string whose Debug never shows it. Making one records it with
+/// [`crate::secrets`], so every output of the run masks it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -125,6 +169,7 @@ impl Config {
             inventory,
             inventory_explicit: !c.inventory.is_empty(),
             limit: c.limit.clone(),
+            shard: c.shard.as_deref().map(Shard::parse).transpose()?,
             forks: c.forks,
             ssh: SshOptions {
                 user: c.user.clone(),

@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod modules;
 pub mod playbook;
 pub mod policy;
+pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod secrets;

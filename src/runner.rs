@@ -36,7 +36,10 @@ pub struct HostRun<T> {
 pub fn select_targets(config: &Config) -> Result<(Inventory, Vec<Target>)> {
     let inv = Inventory::load(&config.inventory)?;
     let pattern = config.limit.as_deref().unwrap_or("all");
-    let names = inv.select(pattern)?;
+    let mut names = inv.select(pattern)?;
+    if let Some(shard) = &config.shard {
+        names.retain(|n| shard.contains(n));
+    }
     let ssh_config = load_ssh_config()?;
     let mut targets = Vec::with_capacity(names.len());
     for name in names {
@@ -133,6 +136,7 @@ where
         });
     }
     let mut runs: Vec<Option<HostRun<T>>> = (0..targets.len()).map(|_| None).collect();
+    let progress = crate::progress::Progress::new(targets.len(), "muster", config.quiet, verbose);
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -140,7 +144,10 @@ where
         tokio::select! {
             joined = set.join_next() => match joined {
                 None => break,
-                Some(Ok((i, run))) => runs[i] = Some(run),
+                Some(Ok((i, run))) => {
+                    runs[i] = Some(run);
+                    progress.inc();
+                }
                 // A host task that panicked must not take the others' results with it; one
                 // that was cancelled by Ctrl-C is reported below.
                 Some(Err(e)) if e.is_cancelled() => {}

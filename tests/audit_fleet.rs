@@ -207,11 +207,34 @@ fn remediation_fixes_then_changes_nothing() {
         fleet.upper_file("host1", "/etc/muster-marker").is_none(),
         "check mode wrote the marker"
     );
-    let out = muster(&fleet, &["remediate", p]);
+    // The audit after remediation as JSON on stdout (the account on stderr) and as JUnit.
+    let junit = fleet.dir().join("after.xml");
+    let out = muster(
+        &fleet,
+        &[
+            "remediate",
+            p,
+            "--format",
+            "json",
+            "-o",
+            &format!("junit={}", junit.display()),
+        ],
+    );
     let text = show(&out);
-    assert!(text.contains("host1 marker: fail → pass"), "{text}");
-    assert!(text.contains("host1 motd: fail → pass"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("host1 marker: fail → pass"), "{text}");
+    assert!(err.contains("host1 motd: fail → pass"), "{text}");
     assert_eq!(out.status.code(), Some(0), "{text}");
+    let after: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(status_of(&after, "host1", "marker"), "pass", "{after}");
+    assert_eq!(status_of(&after, "host1", "motd"), "pass", "{after}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"host1\""), "{xml}");
+    assert!(
+        !xml.contains("<failure"),
+        "nothing fails after remediation: {xml}"
+    );
     assert_eq!(
         fleet.upper_file("host1", "/etc/muster-marker").as_deref(),
         Some(&b"audited\n"[..])

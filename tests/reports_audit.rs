@@ -2,7 +2,7 @@
 //! markdown, nagios and prometheus at once (`-o FORMAT=PATH`, text on stdout); each file is
 //! parsed back (quick-xml for JUnit, serde-sarif for SARIF) and checked against the JSON
 //! summary. Then the Nagios plugin exit codes (warn only → 1, fail → 2, unreachable → 3),
-//! and `html` refused as not built.
+//! and unknown formats refused.
 
 mod fleet;
 
@@ -10,9 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use fleet::junit::parse_junit;
 use fleet::Fleet;
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::{Reader, XmlVersion};
 use serde_json::Value;
 use serde_sarif::sarif::Sarif;
 
@@ -41,115 +40,6 @@ fn show(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-// ---- JUnit, parsed back with quick-xml ----
-
-#[derive(Debug, Default)]
-struct Case {
-    classname: String,
-    name: String,
-    /// `failure`, `error`, `skipped` or empty (passed).
-    outcome: String,
-    message: String,
-    ty: String,
-    text: String,
-}
-
-#[derive(Debug, Default)]
-struct Suite {
-    name: String,
-    attrs: BTreeMap<String, String>,
-    cases: Vec<Case>,
-}
-
-fn attrs(e: &BytesStart<'_>) -> BTreeMap<String, String> {
-    e.attributes()
-        .map(|a| {
-            let a = a.expect("attribute");
-            (
-                a.key.as_ref().to_string(),
-                a.normalized_value(XmlVersion::Implicit1_0)
-                    .expect("attribute value")
-                    .into_owned(),
-            )
-        })
-        .collect()
-}
-
-fn parse_junit(xml: &str) -> (BTreeMap<String, String>, Vec<Suite>) {
-    let mut r = Reader::from_str(xml);
-    let mut root = BTreeMap::new();
-    let mut suites: Vec<Suite> = Vec::new();
-    let mut in_outcome = false;
-    loop {
-        let ev = r
-            .read_event()
-            .unwrap_or_else(|e| panic!("bad XML: {e}\n{xml}"));
-        let (e, empty) = match &ev {
-            Event::Start(e) => (Some(e.clone()), false),
-            Event::Empty(e) => (Some(e.clone()), true),
-            Event::Text(t) if in_outcome => {
-                let s = t.xml10_content().into_owned();
-                suites.last_mut().unwrap().cases.last_mut().unwrap().text += &s;
-                continue;
-            }
-            Event::GeneralRef(g) if in_outcome => {
-                if let Ok(Some(ch)) = g.resolve_char_ref() {
-                    let c = suites.last_mut().unwrap().cases.last_mut().unwrap();
-                    c.text.push(ch);
-                    continue;
-                }
-                let name = g.xml10_content().into_owned();
-                let s = match name.as_str() {
-                    "quot" => "\"",
-                    "amp" => "&",
-                    "lt" => "<",
-                    "gt" => ">",
-                    "apos" => "'",
-                    _ => "?",
-                };
-                suites.last_mut().unwrap().cases.last_mut().unwrap().text += s;
-                continue;
-            }
-            Event::End(e) => {
-                if matches!(e.name().as_ref(), "failure" | "error" | "skipped") {
-                    in_outcome = false;
-                }
-                continue;
-            }
-            Event::Eof => break,
-            _ => continue,
-        };
-        let e = e.unwrap();
-        let a = attrs(&e);
-        match e.name().as_ref() {
-            "testsuites" => root = a,
-            "testsuite" => suites.push(Suite {
-                name: a.get("name").cloned().unwrap_or_default(),
-                attrs: a,
-                cases: vec![],
-            }),
-            "testcase" => suites
-                .last_mut()
-                .expect("testcase outside a suite")
-                .cases
-                .push(Case {
-                    classname: a.get("classname").cloned().unwrap_or_default(),
-                    name: a.get("name").cloned().unwrap_or_default(),
-                    ..Default::default()
-                }),
-            k @ ("failure" | "error" | "skipped") => {
-                let c = suites.last_mut().unwrap().cases.last_mut().unwrap();
-                c.outcome = k.to_string();
-                c.message = a.get("message").cloned().unwrap_or_default();
-                c.ty = a.get("type").cloned().unwrap_or_default();
-                in_outcome = !empty;
-            }
-            _ => {}
-        }
-    }
-    (root, suites)
 }
 
 // ---- Prometheus textfile lines ----
@@ -577,7 +467,7 @@ fn one_audit_writes_every_format_and_each_parses_back() {
 }
 
 #[test]
-fn nagios_exit_codes_warn_fail_unreachable_and_html_is_not_built() {
+fn nagios_exit_codes_warn_fail_unreachable_and_unknown_formats_refused() {
     let fleet = Fleet::debian(2);
     for h in ["host1", "host2"] {
         let o = fleet.exec_on(
@@ -649,17 +539,6 @@ fn nagios_exit_codes_warn_fail_unreachable_and_html_is_not_built() {
         "CRITICAL"
     );
 
-    // html is not built: a plain usage error (exit 1), before any host is contacted.
-    for args in [
-        vec!["audit", wp, "--format", "html"],
-        vec!["audit", wp, "-o", "html=report.html"],
-    ] {
-        let out = muster(&fleet, &args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-        assert!(err.contains("not built yet"), "{err}");
-        assert!(out.stdout.is_empty(), "{}", show(&out));
-    }
     let out = muster(&fleet, &["audit", wp, "--format", "yaml"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
@@ -708,4 +587,50 @@ fn nagios_exit_codes_warn_fail_unreachable_and_html_is_not_built() {
     assert!(samples
         .iter()
         .any(|(n, l, v)| n == "muster_host_score" && l["host"] == "host2" && v.is_nan()));
+}
+
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    let fleet = Fleet::debian(2);
+    // A stalled host keeps the run going past the one-second threshold.
+    fleet.sigstop("host2");
+    let policy = data("policies/generic.yml");
+    let args = format!(
+        "{} -i {} --known-hosts {} --connect-timeout 2.5 audit {} --format nagios",
+        env!("CARGO_BIN_EXE_muster"),
+        fleet.inventory().display(),
+        fleet.known_hosts().display(),
+        policy.display()
+    );
+    // On a terminal (script(1) gives the run a pseudo-terminal): the bar is drawn, then cleared.
+    let typescript = fleet.dir().join("typescript");
+    let tty = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &args])
+        .arg(&typescript)
+        .env("HOME", fleet.home())
+        .output()
+        .expect("script(1) from util-linux");
+    let seen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert_eq!(tty.status.code(), Some(3), "{}", show(&tty));
+    assert!(
+        seen.contains("1/2 hosts"),
+        "no progress bar on a terminal: {seen}"
+    );
+    assert!(seen.contains("MUSTER UNKNOWN"), "{seen}");
+    // Piped: not a trace of it.
+    let out = muster(
+        &fleet,
+        &[
+            "--connect-timeout",
+            "2.5",
+            "audit",
+            policy.to_str().unwrap(),
+            "--format",
+            "nagios",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let all = show(&out);
+    assert!(!all.contains("hosts ·") && !all.contains('\x1b'), "{all}");
+    fleet.sigcont("host2");
 }

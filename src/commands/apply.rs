@@ -2,17 +2,16 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use serde_json::Map;
 
-use crate::cli::{ColorChoice, HostKeyChecking, OutputFormat, PlayArgs};
+use crate::cli::{ColorChoice, HostKeyChecking, PlayArgs};
 use crate::config::Config;
-use crate::engine::report::{JsonLines, Text};
 use crate::engine::vars::{find_ansible_cfg, load_ansible_cfg, parse_extra_vars};
 use crate::engine::{Engine, Reporter, RunOptions};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inventory::Inventory;
+use crate::report::run::{parse_outputs, RunFormat, RunOutputs, TextStyle};
 use crate::runner::runtime;
 
 fn split_tags(v: &[String]) -> Vec<String> {
@@ -86,19 +85,27 @@ pub fn apply(
             .unwrap_or(std::path::Path::new("."));
         inventory.add_vars_dir(dir)?;
     }
-    let reporter: Box<dyn Reporter> = match play.format {
-        OutputFormat::Json => Box::new(JsonLines(Mutex::new(std::io::stdout()))),
-        OutputFormat::Text => Box::new(Text {
-            out: Mutex::new(std::io::stdout()),
-            diff,
-            verbose: config.verbose,
-            color: use_color(config.color),
-        }),
+    let what = if check { "check runs" } else { "apply runs" };
+    let stdout = RunFormat::parse(&play.format, what)
+        .map_err(|e| Error::Usage(format!("--format {}: {e}", play.format)))?;
+    let files = parse_outputs(&play.output, |f| RunFormat::parse(f, what))?;
+    let style = TextStyle {
+        diff,
+        verbose: config.verbose,
+        color: use_color(config.color),
     };
+    let title = if check {
+        "muster check"
+    } else {
+        "muster apply"
+    };
+    let outputs = RunOutputs::new(Some(stdout), &files, style, check, title)?;
+    let reporter: Box<dyn Reporter> = Box::new(outputs.reporter.clone());
     let mut engine = Engine::new(config, opts, inventory, roles_path, reporter);
     engine.end_run_on_failed_batch(true);
     let loaded = engine.load(playbooks)?;
     let rt = runtime()?;
     let summary = rt.block_on(engine.run(&loaded))?;
+    outputs.finish()?;
     Ok(summary.exit_code(check))
 }

@@ -16,7 +16,7 @@ use crate::report::{self, Format};
 use crate::runner::{on_each_host, runtime, select_targets};
 use crate::template::Templar;
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -42,26 +42,8 @@ pub fn audit(config: &Config, args: &AuditArgs) -> Result<i32> {
     // Formats are checked before any host is contacted: a bad one is a usage error (exit 1).
     let format = Format::parse(&args.format)
         .map_err(|e| Error::Usage(format!("--format {}: {e}", args.format)))?;
-    let mut outputs: Vec<(Format, std::path::PathBuf)> = Vec::new();
-    for o in &args.output {
-        let (f, path) = o.split_once('=').ok_or_else(|| {
-            Error::Usage(format!(
-                "-o {o}: expected FORMAT=PATH, e.g. json=report.json or junit=audit.xml"
-            ))
-        })?;
-        if path.is_empty() {
-            return Err(Error::Usage(format!("-o {o}: the path is empty")));
-        }
-        let f = Format::parse(f).map_err(|e| Error::Usage(format!("-o {o}: {e}")))?;
-        outputs.push((f, std::path::PathBuf::from(path)));
-    }
-    let fail_on = match args.fail_on {
-        crate::cli::Severity::Info => Severity::Info,
-        crate::cli::Severity::Low => Severity::Low,
-        crate::cli::Severity::Medium => Severity::Medium,
-        crate::cli::Severity::High => Severity::High,
-        crate::cli::Severity::Critical => Severity::Critical,
-    };
+    let outputs = crate::report::run::parse_outputs(&args.output, Format::parse)?;
+    let fail_on = severity(args.fail_on);
     let (_inv, targets) = select_targets(config)?;
     let started = Instant::now();
     let started_at = now_rfc3339();
@@ -111,15 +93,38 @@ pub fn audit(config: &Config, args: &AuditArgs) -> Result<i32> {
         &today,
     );
     let color = crate::commands::apply::use_color(config.color);
+    emit(&report, &policies, format, &outputs, color, fail_on)
+}
+
+/// `--fail-on` as the policy layer names severities.
+pub(crate) fn severity(s: crate::cli::Severity) -> Severity {
+    match s {
+        crate::cli::Severity::Info => Severity::Info,
+        crate::cli::Severity::Low => Severity::Low,
+        crate::cli::Severity::Medium => Severity::Medium,
+        crate::cli::Severity::High => Severity::High,
+        crate::cli::Severity::Critical => Severity::Critical,
+    }
+}
+
+/// Prints the report in `format`, writes the `-o` outputs, and returns the exit code.
+pub(crate) fn emit(
+    report: &AuditReport,
+    policies: &[Policy],
+    format: Format,
+    outputs: &[(Format, std::path::PathBuf)],
+    color: bool,
+    fail_on: Severity,
+) -> Result<i32> {
     // Every format renders the same report; files never carry colour.
-    print!("{}", report::render_with(format, &report, &policies, color));
+    print!("{}", report::render_with(format, report, policies, color));
     for (f, path) in outputs {
-        let text = report::render_with(f, &report, &policies, false);
-        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        let text = report::render_with(*f, report, policies, false);
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
     }
     // Only a format on standard output may dictate the exit code (nagios: the plugin
     // convention); `-o nagios=PATH` leaves the audit's own exit code.
-    if let Some(code) = report::exit_code_of(format, &report) {
+    if let Some(code) = report::exit_code_of(format, report) {
         return Ok(code);
     }
     Ok(report.exit_code(fail_on))

@@ -7,9 +7,11 @@ mod audit;
 mod facts;
 mod inventory;
 mod ping;
-mod remediate;
+pub(crate) mod remediate;
+mod report;
 mod run;
 mod validate;
+mod vault;
 
 use crate::cli::{Cli, Command};
 use crate::config::Config;

@@ -4,6 +4,7 @@
 //! with the manual guidance they carry.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map};
@@ -13,12 +14,15 @@ use crate::config::Config;
 use crate::engine::report::Text;
 use crate::engine::vars::parse_extra_vars;
 use crate::engine::{Engine, RunOptions};
-use crate::error::{exit, Result};
+use crate::error::{exit, Error, Result};
 use crate::inventory::Inventory;
 use crate::playbook::{Play, Playbook, Strategy};
 use crate::policy::audit::{AuditCtx, HostAudit};
 use crate::policy::checks::Status;
+use crate::policy::report::AuditReport;
 use crate::policy::{waivers, Control, Policy};
+use crate::report::run::parse_outputs;
+use crate::report::{self, Format};
 use crate::runner::{on_each_host, runtime, select_targets};
 use crate::template::Templar;
 
@@ -37,7 +41,7 @@ fn manual_for(c: &Control, h: &HostAudit) -> String {
 
 /// The tasks that fix a control: its `remediate:` list, or, for a module used as a check,
 /// that module applied (the control passes exactly when the module would change nothing).
-fn remediation_tasks(c: &Control) -> Vec<crate::playbook::Task> {
+pub(crate) fn remediation_tasks(c: &Control) -> Vec<crate::playbook::Task> {
     if !c.remediate.is_empty() {
         return c.remediate.clone();
     }
@@ -95,11 +99,24 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
     for e in &args.extra_vars {
         extra.extend(parse_extra_vars(e)?);
     }
+    // Formats are checked before any host is contacted.
+    let format = Format::parse(&args.format)
+        .map_err(|e| Error::Usage(format!("--format {}: {e}", args.format)))?;
+    let outputs = parse_outputs(&args.output, Format::parse)?;
+    // With a report format on standard output, the human account goes to standard error.
+    let text_out = format == Format::Text;
+    let mut say: Box<dyn Write + Send> = if text_out {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(std::io::stderr())
+    };
+    let started = std::time::Instant::now();
+    let started_at = crate::commands::audit::now_rfc3339();
     let (inventory, targets) = select_targets(config)?;
     let ctx = Arc::new(AuditCtx {
         policies: policies.clone(),
         templar: Templar::new(),
-        waivers,
+        waivers: waivers.clone(),
         extra_vars: extra.clone(),
         today: waivers::today(),
     });
@@ -192,8 +209,13 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
             skip_tags: vec![],
         };
         let inv: Inventory = inventory;
+        let out: Box<dyn Write + Send> = if text_out {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(std::io::stderr())
+        };
         let reporter = Box::new(Text {
-            out: Mutex::new(std::io::stdout()),
+            out: Mutex::new(out),
             diff: args.diff,
             verbose: config.verbose,
             color: crate::commands::apply::use_color(config.color),
@@ -202,7 +224,7 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
         let summary = rt.block_on(engine.run(&[playbook]))?;
         summary_code = summary.exit_code(args.check);
     } else {
-        println!("Nothing to remediate automatically.");
+        let _ = writeln!(say, "Nothing to remediate automatically.");
     }
 
     // Audit again and show what changed.
@@ -211,7 +233,8 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
     } else {
         rt.block_on(audit_all(config, &ctx, &targets))
     };
-    println!(
+    let _ = writeln!(
+        say,
         "\nREMEDIATION{}",
         if args.check {
             " (check mode: nothing was changed)"
@@ -243,7 +266,8 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
                 } else {
                     "no automated remediation"
                 };
-                println!(
+                let _ = writeln!(
+                    say,
                     "  {} {}: {} — {what}",
                     b.name,
                     rb.control,
@@ -256,7 +280,8 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
             } else {
                 ""
             };
-            println!(
+            let _ = writeln!(
+                say,
                 "  {} {}: {} → {}{}",
                 b.name,
                 rb.control,
@@ -265,16 +290,32 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
                 note
             );
             if let Some(ra) = ra.filter(|r| r.status != Status::Pass) {
-                println!("      {}", ra.message);
+                let _ = writeln!(say, "      {}", ra.message);
             }
         }
         if let Some(e) = &a.error {
             errored = true;
-            println!("  {}: {e}", a.name);
+            let _ = writeln!(say, "  {}: {e}", a.name);
         }
     }
     for (host, control, text) in &manual {
-        println!("  {host} {control}: manual: {text}");
+        let _ = writeln!(say, "  {host} {control}: manual: {text}");
+    }
+    // The audit after remediation (in check mode: as found), in the formats asked for.
+    let report = AuditReport::new(
+        started_at,
+        started.elapsed().as_millis() as u64,
+        &policies,
+        after.clone(),
+        &waivers,
+        &waivers::today(),
+    );
+    if !text_out {
+        print!("{}", report::render_with(format, &report, &policies, false));
+    }
+    for (f, path) in &outputs {
+        let text = report::render_with(*f, &report, &policies, false);
+        std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
     }
     let code = if errored || summary_code == exit::INCOMPLETE {
         exit::INCOMPLETE

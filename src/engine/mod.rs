@@ -209,7 +209,9 @@ impl Engine {
     }
 
     fn emit(&self, e: Event) {
-        self.reporter.event(&e);
+        // Every output of a run (text, JSON Lines, JUnit, Markdown) is fed from here: secrets
+        // are masked once, before any reporter sees the event.
+        self.reporter.event(&e.redacted());
     }
 
     /// Loads every playbook first (all input errors before any host is contacted).
@@ -247,6 +249,9 @@ impl Engine {
                 let mut names = self.inventory.select(&pattern)?;
                 if let Some(l) = &limit {
                     names.retain(|n| l.contains(n));
+                }
+                if let Some(shard) = &self.config.shard {
+                    names.retain(|n| shard.contains(n));
                 }
                 let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
                 for n in names {
@@ -295,6 +300,9 @@ impl Engine {
                 if let Some(l) = &limit {
                     names.retain(|n| l.contains(n));
                 }
+                if let Some(shard) = &self.config.shard {
+                    names.retain(|n| shard.contains(n));
+                }
                 if !self.run_play(pb, play, names).await? && self.end_run_on_failed_batch {
                     // Every host of a batch failed: Ansible ends the run there.
                     break 'plays;
@@ -316,8 +324,19 @@ impl Engine {
             })
             .collect();
         for h in &hosts {
-            let t = lock(h).transport.take();
+            let (name, t) = {
+                let mut h = lock(h);
+                (h.name.clone(), h.transport.take())
+            };
             if let Some(t) = t {
+                if self.config.verbose > 0 {
+                    // The round-trip budget, visible: what this host cost after connecting.
+                    let c = t.op_counts();
+                    eprintln!(
+                        "{name}: {} exec, {} put, {} get after connect",
+                        c.execs, c.puts, c.gets
+                    );
+                }
                 t.close().await;
             }
         }

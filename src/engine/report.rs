@@ -60,6 +60,45 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The event with every known secret (become and vault passwords, vault values) masked.
+    pub fn redacted(mut self) -> Event {
+        use crate::secrets::{redact_in, redact_value};
+        match &mut self {
+            Event::HostResult {
+                item,
+                changes,
+                msg,
+                output,
+                ..
+            } => {
+                if let Some(i) = item {
+                    redact_value(i);
+                }
+                if let Some(o) = output {
+                    redact_value(o);
+                }
+                if let Some(m) = msg {
+                    redact_in(m);
+                }
+                for c in changes {
+                    for s in [&mut c.before, &mut c.after].into_iter().flatten() {
+                        redact_in(s);
+                    }
+                    if let Some(d) = &mut c.diff {
+                        redact_in(&mut d.before);
+                        redact_in(&mut d.after);
+                        redact_in(&mut d.path);
+                    }
+                }
+            }
+            Event::Warning { msg } => redact_in(msg),
+            _ => {}
+        }
+        self
+    }
+}
+
 /// Per-host counts, as Ansible's recap shows them.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Stats {
@@ -75,6 +114,12 @@ pub struct Stats {
 /// Receives every event of a run.
 pub trait Reporter: Send + Sync {
     fn event(&self, e: &Event);
+}
+
+impl<R: Reporter + ?Sized> Reporter for std::sync::Arc<R> {
+    fn event(&self, e: &Event) {
+        (**self).event(e)
+    }
 }
 
 /// JSON Lines: one event per line on standard output.

@@ -160,7 +160,7 @@ pub fn probe_script(
         "F={}; B={}\n\
          st() {{ stat -c \"$F\" -- \"$1\" 2>/dev/null || stat -f \"$B\" -- \"$1\" 2>/dev/null; }}\n\
          stL() {{ stat -L -c \"$F\" -- \"$1\" 2>/dev/null || stat -L -f \"$B\" -- \"$1\" 2>/dev/null; }}\n\
-         printf '@U %s %s %s\\n' \"$(umask)\" \"$(id -u)\" \"$(id -g)\"\n",
+         printf '@U '; umask; printf '@I '; id\n",
         quote(GNU_FMT),
         quote(BSD_FMT)
     ));
@@ -169,10 +169,10 @@ pub fn probe_script(
         s.push_str("if [ -e \"$p\" ] || [ -L \"$p\" ]; then\n");
         if r.follow {
             s.push_str(&format!(
-                "  l=$(stL \"$p\") || l=$(st \"$p\"); printf '@S{i} %s\\n' \"$l\"\n"
+                "  printf '@S{i} '; stL \"$p\" || st \"$p\" || echo\n"
             ));
         } else {
-            s.push_str(&format!("  printf '@S{i} %s\\n' \"$(st \"$p\")\"\n"));
+            s.push_str(&format!("  printf '@S{i} '; st \"$p\" || echo\n"));
         }
         s.push_str(&format!(
             "  [ -L \"$p\" ] && printf '@L{i} %s\\n' \"$(readlink -- \"$p\")\"\n"
@@ -185,7 +185,7 @@ pub fn probe_script(
         if let Some(alg) = &r.checksum {
             let h = hash_cmd(alg)?;
             s.push_str(&format!(
-                "  [ -f \"$p\" ] && [ -r \"$p\" ] && printf '@H{i} %s\\n' \"$({h} < \"$p\" | cut -d' ' -f1)\"\n"
+                "  [ -f \"$p\" ] && [ -r \"$p\" ] && {{ printf '@H{i} '; {h} < \"$p\" || echo; }}\n"
             ));
         }
         if r.access {
@@ -214,8 +214,8 @@ pub fn probe_script(
                     s.push_str(&format!("[ -d \"$c\" ] && c={}\n", quote(inside)));
                 }
                 s.push_str(&format!(
-                    "if [ -f \"$c\" ] && [ -r \"$c\" ] && [ \"$(wc -c < \"$c\")\" -le {DIFF_MAX} ] && \
-                     [ \"$({h} < \"$c\" | cut -d' ' -f1)\" != {sha} ]; then printf '@D\\n'; cat -- \"$c\"; fi\n",
+                    "if [ -f \"$c\" ] && [ -r \"$c\" ] && [ \"$(wc -c < \"$c\")\" -le {DIFF_MAX} ]; \
+                     then case \"$({h} < \"$c\")\" in {sha}*) ;; *) printf '@D\\n'; cat -- \"$c\";; esac; fi\n",
                     h = hash_cmd("sha1")?,
                     sha = quote(sha)
                 ))
@@ -297,13 +297,27 @@ pub fn parse_probe(out: &[u8], reqs: &[ProbeReq]) -> std::result::Result<Probe, 
             continue;
         }
         if tag == 'U' {
-            let mut w = rest.split_whitespace();
-            probe.umask = w
+            probe.umask = rest
+                .split_whitespace()
                 .next()
                 .and_then(|u| u32::from_str_radix(u, 8).ok())
                 .unwrap_or(0o022);
-            probe.uid = w.next().and_then(|u| u.parse().ok()).unwrap_or(0);
-            probe.gid = w.next().and_then(|u| u.parse().ok()).unwrap_or(0);
+            continue;
+        }
+        if tag == 'I' {
+            // `id`: `uid=1000(alice) gid=1000(alice) groups=...` (GNU, BusyBox and BSD alike).
+            let num = |key: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(key))
+                    .map(|v| {
+                        v.chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect::<String>()
+                    })
+                    .and_then(|d| d.parse().ok())
+            };
+            probe.uid = num("uid=").unwrap_or(0);
+            probe.gid = num("gid=").unwrap_or(0);
             continue;
         }
         let (idx, value) = match rest.split_once(' ') {
@@ -331,7 +345,8 @@ pub fn parse_probe(out: &[u8], reqs: &[ProbeReq]) -> std::result::Result<Probe, 
                 match tag {
                     'L' => st.link_target = Some(value.to_string()),
                     'R' => st.link_source = Some(value.to_string()),
-                    'H' if !value.is_empty() => st.checksum = Some(value.to_string()),
+                    // `sha1sum` prints `HASH  -`; `md5 -r` and `shasum` alike.
+                    'H' => st.checksum = value.split_whitespace().next().map(str::to_string),
                     'A' => {
                         st.access = (
                             value.contains('r'),
@@ -809,10 +824,11 @@ mod tests {
             },
             ProbeReq::new("/x"),
         ];
-        let out = b"@U 0022 0 0\n@S0 41ed|0|0|4096|1|2|3|77|2049|2|root|root\n\
+        let out = b"@U 0022\n@I uid=1000(bob) gid=50(staff) groups=50(staff)\n@S0 41ed|0|0|4096|1|2|3|77|2049|2|root|root\n\
 @E0 81a4|1000|1000|5|1|2|3|78|2049|1|bob|staff|/d/a b\n@X1\n@D\nraw\n@S0 junk";
         let p = parse_probe(out, &reqs).unwrap();
         assert_eq!(p.umask, 0o022);
+        assert_eq!((p.uid, p.gid), (1000, 50));
         assert_eq!(p.new_file_mode(), 0o644);
         let d = p.stats[0].as_ref().unwrap();
         assert_eq!(d.kind, Kind::Dir);

@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn fields_follow_ansible_names() {
-        let out = b"@U 0022 0 0\n@S0 a1ff|0|0|11|1|2|3|9|2049|1|root|root\n@L0 target\n@R0 /etc/target\n@A0 rw\n";
+        let out = b"@U 0022\n@I uid=0(root) gid=0(root) groups=0(root)\n@S0 a1ff|0|0|11|1|2|3|9|2049|1|root|root\n@L0 target\n@R0 /etc/target\n@A0 rw\n";
         let req = ProbeReq {
             path: "/etc/l".into(),
             ..Default::default()

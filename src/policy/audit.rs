@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::checks::{self, batch_script, parse_batch, CheckCtx, Finding, Probe, Status};
@@ -17,7 +17,7 @@ use crate::template::{Origin, Templar};
 use crate::transport::Transport;
 
 /// A control's outcome on one host, as the Audit JSON contract names it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ControlResult {
     pub control: String,
     pub title: String,
@@ -28,21 +28,22 @@ pub struct ControlResult {
     pub expected: Value,
     pub message: String,
     pub waiver: Option<Value>,
-    #[serde(skip_serializing_if = "Value::is_null")]
+    #[serde(skip_serializing_if = "Value::is_null", default)]
     pub finding: Value,
 }
 
 /// One host's audit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HostAudit {
     pub name: String,
     pub reachable: bool,
     pub platform: String,
     pub score: Option<f64>,
     pub results: Vec<ControlResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
     /// Exec round trips after connecting (the budget is two).
+    #[serde(default)]
     pub execs: u64,
 }
 

@@ -45,6 +45,30 @@ impl AuditReport {
         waivers: &[Waiver],
         today: &str,
     ) -> AuditReport {
+        AuditReport::from_parts(
+            started,
+            duration_ms,
+            policies
+                .iter()
+                .map(|p| json!({"name": p.name, "version": p.version}))
+                .collect(),
+            hosts,
+            waivers
+                .iter()
+                .filter(|w| w.expired(today))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// A report of these hosts, the summary and fleet score computed from their results.
+    pub fn from_parts(
+        started: String,
+        duration_ms: u64,
+        policies: Vec<Value>,
+        hosts: Vec<HostAudit>,
+        expired_waivers: Vec<Waiver>,
+    ) -> AuditReport {
         let mut s = Summary {
             hosts: hosts.len(),
             ..Default::default()
@@ -71,17 +95,10 @@ impl AuditReport {
             schema: "muster.audit/v1",
             started,
             duration_ms,
-            policies: policies
-                .iter()
-                .map(|p| json!({"name": p.name, "version": p.version}))
-                .collect(),
+            policies,
             summary: s,
             hosts,
-            expired_waivers: waivers
-                .iter()
-                .filter(|w| w.expired(today))
-                .cloned()
-                .collect(),
+            expired_waivers,
         }
     }
 

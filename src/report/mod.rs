@@ -1,5 +1,5 @@
 //! Report formats: every format renders the same [`AuditReport`] (the data behind the Audit
-//! JSON contract), so a later pass over that data (secret redaction) covers all of them.
+//! JSON contract) after one pass that masks secrets, so that pass covers all of them.
 //!
 //! | format       | what it is for                                                        |
 //! |--------------|-----------------------------------------------------------------------|
@@ -10,16 +10,18 @@
 //! | `sarif`      | SARIF 2.1.0 for code-scanning UIs: a rule per control                 |
 //! | `nagios`     | a Nagios/Sensu/Icinga check: one status line with perfdata            |
 //! | `prometheus` | the node-exporter textfile collector format                           |
-//!
-//! `html` is planned and not built: asking for it is a usage error.
+//! | `html`       | one self-contained page: fleet matrix, filters, evidence, remediation |
 //!
 //! Policies are passed alongside the report ([`render_with`]) for what results do not carry:
 //! a control's rationale and where it is defined (SARIF rules and locations).
 
+pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod nagios;
 pub mod prometheus;
+pub mod run;
 pub mod sarif;
 
 use std::collections::HashMap;
@@ -39,6 +41,7 @@ pub enum Format {
     Sarif,
     Nagios,
     Prometheus,
+    Html,
 }
 
 /// Every format this version writes, by name.
@@ -50,13 +53,18 @@ pub const FORMATS: &[&str] = &[
     "sarif",
     "nagios",
     "prometheus",
+    "html",
 ];
 
 /// Why a format name was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatError {
-    /// A format that is planned but not built in this version.
-    NotBuilt(String),
+    /// A format this command does not write (e.g. `sarif` for a playbook run).
+    NotHere {
+        name: String,
+        here: &'static [&'static str],
+        what: &'static str,
+    },
     /// A name that is no format at all.
     Unknown(String),
 }
@@ -64,10 +72,10 @@ pub enum FormatError {
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FormatError::NotBuilt(n) => write!(
+            FormatError::NotHere { name, here, what } => write!(
                 f,
-                "the `{n}` report format is not built yet in this version; available formats: {}",
-                FORMATS.join(", ")
+                "the `{name}` format is for audits, not {what}; {what} write: {}",
+                here.join(", ")
             ),
             FormatError::Unknown(n) => write!(
                 f,
@@ -91,7 +99,7 @@ impl Format {
             "sarif" => Format::Sarif,
             "nagios" | "sensu" => Format::Nagios,
             "prometheus" | "prom" => Format::Prometheus,
-            "html" => return Err(FormatError::NotBuilt("html".into())),
+            "html" | "htm" => Format::Html,
             _ => return Err(FormatError::Unknown(s.to_string())),
         })
     }
@@ -105,6 +113,7 @@ impl Format {
             Format::Sarif => "sarif",
             Format::Nagios => "nagios",
             Format::Prometheus => "prometheus",
+            Format::Html => "html",
         }
     }
 }
@@ -124,6 +133,10 @@ pub struct ControlInfo {
     pub description: Option<String>,
     pub rationale: Option<String>,
     pub severity: Severity,
+    /// Its automated remediation, a line per task (`name (module)`); empty when it has none.
+    pub remediation: Vec<String>,
+    /// Manual guidance, when the policy gives some.
+    pub manual: Option<String>,
     /// The policy file and the line the control starts on.
     pub file: PathBuf,
     pub line: usize,
@@ -153,6 +166,11 @@ impl Catalog {
                     description: c.description.clone(),
                     rationale: c.rationale.clone(),
                     severity: c.severity,
+                    remediation: crate::commands::remediate::remediation_tasks(c)
+                        .iter()
+                        .map(task_summary)
+                        .collect(),
+                    manual: c.manual.clone(),
                     file: c.loc.file.clone(),
                     line: c.loc.line,
                 });
@@ -165,6 +183,20 @@ impl Catalog {
         self.index
             .get(&(policy.to_string(), control.to_string()))
             .map(|&i| &self.controls[i])
+    }
+}
+
+/// One line for a remediation task: its name and what it runs.
+fn task_summary(t: &crate::playbook::Task) -> String {
+    use crate::playbook::TaskKind;
+    let what = match &t.kind {
+        TaskKind::Module { def, .. } => def.name.to_string(),
+        TaskKind::Action { name, .. } => name.clone(),
+        _ => "block".to_string(),
+    };
+    match &t.name {
+        Some(n) => format!("{n} ({what})"),
+        None => what,
     }
 }
 
@@ -194,13 +226,34 @@ pub fn render_with(
         Format::Sarif => sarif::render(&report, &catalog),
         Format::Nagios => nagios::render(&report),
         Format::Prometheus => prometheus::render(&report),
+        Format::Html => html::render(&report, &catalog),
     }
 }
 
-/// The one place every renderer's data passes through: today the report as it is (audit
-/// results carry no secrets); the redaction pass belongs here so that it covers every format.
+/// The one place every renderer's data passes through: the report with every known secret
+/// (vault values, become and vault passwords) masked, so that no format can leak one.
 fn prepared(report: &AuditReport) -> AuditReport {
-    report.clone()
+    use crate::secrets::{redact_in, redact_value};
+    let mut r = report.clone();
+    if crate::secrets::secrets().is_empty() {
+        return r;
+    }
+    for h in &mut r.hosts {
+        if let Some(e) = &mut h.error {
+            redact_in(e);
+        }
+        for c in &mut h.results {
+            redact_in(&mut c.message);
+            redact_in(&mut c.title);
+            redact_value(&mut c.observed);
+            redact_value(&mut c.expected);
+            redact_value(&mut c.finding);
+            if let Some(w) = &mut c.waiver {
+                redact_value(w);
+            }
+        }
+    }
+    r
 }
 
 /// The exit code a format itself dictates, if any: only `nagios` on standard output does
@@ -242,13 +295,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_parse_and_html_is_refused_plainly() {
+    fn formats_parse_by_name() {
         for f in FORMATS {
             assert_eq!(Format::parse(f).unwrap().name(), *f);
         }
         assert_eq!(Format::parse("MD").unwrap(), Format::Markdown);
-        let e = Format::parse("html").unwrap_err().to_string();
-        assert!(e.contains("not built yet"), "{e}");
+        assert_eq!(Format::parse("html").unwrap(), Format::Html);
         let e = Format::parse("yaml").unwrap_err().to_string();
         assert!(
             e.contains("unknown report format `yaml`") && e.contains("sarif"),
@@ -383,6 +435,24 @@ mod fixture_tests {
         assert!(
             prom.contains("muster_audit_timestamp_seconds 1795946400"),
             "{prom}"
+        );
+
+        let html = render(Format::Html, &r, false);
+        assert!(html.starts_with("<!doctype html>"), "{html}");
+        assert!(
+            html.contains("saw &lt;script&gt;alert(1)&lt;&#x2f;script&gt; | here"),
+            "{html}"
+        );
+        assert!(html.contains("data-host=\"web|1&lt;b&gt;\""), "{html}");
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "only the page's own script"
+        );
+        assert!(html.contains("class=\"cell fail\""), "{html}");
+        assert!(
+            html.contains("lab box (owner secops@example.com)"),
+            "{html}"
         );
 
         let xml = render(Format::Junit, &r, false);

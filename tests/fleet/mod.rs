@@ -21,6 +21,7 @@
 //! `MUSTER_FLEET_KEEP=1` keeps the fleet dir after the test (the sshds are still stopped).
 #![allow(dead_code)]
 
+pub mod junit;
 mod profiles;
 
 use std::ffi::OsStr;

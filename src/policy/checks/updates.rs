@@ -46,7 +46,7 @@
 //! - Days are counted from the host's clock (facts `date_time.epoch`). A missing command is an
 //!   error, never a pass. An apt/dnf cache older than 7 days is noted in the message.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
@@ -602,8 +602,8 @@ fn out<'a>(ctx: &'a CheckCtx<'_>, key: &str, what: &str) -> Result<&'a ProbeOut,
     Ok(o)
 }
 
-/// `key=value` lines.
-pub(crate) fn kv(text: &str) -> HashMap<String, String> {
+/// `key=value` lines, in key order (they end up in evidence, which must be deterministic).
+pub(crate) fn kv(text: &str) -> std::collections::BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -1380,6 +1380,7 @@ fn windows_auto_on(v: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/checks/updates/");
 
