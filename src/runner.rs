@@ -56,6 +56,55 @@ pub fn select_targets(config: &Config) -> Result<(Inventory, Vec<Target>)> {
     Ok((inv, targets))
 }
 
+/// The open-file limit of this process: (soft, hard).
+pub fn open_file_limit() -> (u64, u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into a struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return (0, 0);
+    }
+    (lim.rlim_cur, lim.rlim_max)
+}
+
+/// Raises the soft open-file limit to the hard one, at startup: every host in flight holds a
+/// socket (and more while it connects), and `--forks 200` goes past the 256 or 1024 many
+/// systems give by default. Best effort; a host that still finds no descriptor says which
+/// limit to raise (see `transport::ssh`).
+pub fn raise_open_file_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into a struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0
+        || lim.rlim_cur >= lim.rlim_max
+    {
+        return;
+    }
+    #[allow(unused_mut)]
+    let mut want = lim.rlim_max;
+    // macOS refuses a soft limit above OPEN_MAX, even under an unlimited hard one.
+    #[cfg(target_os = "macos")]
+    {
+        want = want.min(10240);
+    }
+    if want <= lim.rlim_cur {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: setrlimit reads a struct we own; raising the soft limit up to the hard one is
+    // always allowed.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+    }
+}
+
 /// A tokio runtime sized for I/O-bound fan-out.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

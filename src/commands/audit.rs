@@ -61,6 +61,11 @@ pub fn audit(config: &Config, args: &AuditArgs) -> Result<i32> {
         let ctx = c2.clone();
         async move { Ok(ctx.audit_host(t, &target.name, &target.vars).await) }
     }));
+    // Ctrl-C: the hosts that finished keep their results, the others are reported as cut
+    // short, every report is still written, and the exit code says the run was interrupted.
+    let interrupted = runs
+        .iter()
+        .any(|r| matches!(r.result, Err(Error::Interrupted)));
     let hosts: Vec<HostAudit> = runs
         .into_iter()
         .map(|r| match r.result {
@@ -73,6 +78,9 @@ pub fn audit(config: &Config, args: &AuditArgs) -> Result<i32> {
                 results: vec![],
                 error: Some(match e {
                     Error::Host { msg, .. } => msg,
+                    Error::Interrupted => {
+                        "interrupted (Ctrl-C) before the audit of this host finished".into()
+                    }
                     other => other.to_string(),
                 }),
                 execs: 0,
@@ -93,7 +101,12 @@ pub fn audit(config: &Config, args: &AuditArgs) -> Result<i32> {
         &today,
     );
     let color = crate::commands::apply::use_color(config.color);
-    emit(&report, &policies, format, &outputs, color, fail_on)
+    let code = emit(&report, &policies, format, &outputs, color, fail_on)?;
+    Ok(if interrupted {
+        crate::exit::INTERRUPTED
+    } else {
+        code
+    })
 }
 
 /// `--fail-on` as the policy layer names severities.

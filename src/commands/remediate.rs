@@ -227,8 +227,10 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
         let _ = writeln!(say, "Nothing to remediate automatically.");
     }
 
-    // Audit again and show what changed.
-    let after = if args.check {
+    // Audit again and show what changed (not after Ctrl-C stopped the remediation: the
+    // audit as found is reported, and the exit code says the run was interrupted).
+    let interrupted = summary_code == exit::INTERRUPTED;
+    let after = if args.check || interrupted {
         before.clone()
     } else {
         rt.block_on(audit_all(config, &ctx, &targets))
@@ -317,7 +319,9 @@ pub fn remediate(config: &Config, args: &RemediateArgs) -> Result<i32> {
         let text = report::render_with(*f, &report, &policies, false);
         std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
     }
-    let code = if errored || summary_code == exit::INCOMPLETE {
+    let code = if interrupted {
+        exit::INTERRUPTED
+    } else if errored || summary_code == exit::INCOMPLETE {
         exit::INCOMPLETE
     } else if (still_failing && !args.check) || (args.check && summary_code == exit::DRIFT) {
         // Still failing after a real run, or (check mode) remediation would change hosts.

@@ -44,12 +44,17 @@ pub struct RunOptions {
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
     pub stats: BTreeMap<String, Stats>,
+    /// Ctrl-C cut the run short.
+    pub interrupted: bool,
 }
 
 impl RunSummary {
-    /// 3 if any host failed or was unreachable, else 2 in check mode when anything would change, else 0.
+    /// 130 if Ctrl-C cut the run short, else 3 if any host failed or was unreachable, else 2
+    /// in check mode when anything would change, else 0.
     pub fn exit_code(&self, check: bool) -> i32 {
-        if self
+        if self.interrupted {
+            crate::exit::INTERRUPTED
+        } else if self
             .stats
             .values()
             .any(|s| s.failed > 0 || s.unreachable > 0)
@@ -164,6 +169,8 @@ pub struct Engine {
     /// Whether a batch whose every host failed ends the whole run (ansible-playbook's rule,
     /// for `apply`), or only its play (for runs made of independent plays, like remediate).
     end_run_on_failed_batch: bool,
+    /// The task last started, for reporting where Ctrl-C cut the run short.
+    last_task: Mutex<Option<String>>,
 }
 
 const NO_LOG_MSG: &str =
@@ -199,6 +206,7 @@ impl Engine {
             settings,
             hosts: Mutex::new(HashMap::new()),
             end_run_on_failed_batch: false,
+            last_task: Mutex::new(None),
         }
     }
 
@@ -209,6 +217,9 @@ impl Engine {
     }
 
     fn emit(&self, e: Event) {
+        if let Event::TaskStart { task, .. } = &e {
+            *self.last_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.clone());
+        }
         // Every output of a run (text, JSON Lines, JUnit, Markdown) is fed from here: secrets
         // are masked once, before any reporter sees the event.
         self.reporter.event(&e.redacted());
@@ -293,21 +304,36 @@ impl Engine {
         if any_ssh {
             crate::transport::connect::check_known_hosts(&self.config)?;
         }
-        'plays: for pb in playbooks {
-            for play in &pb.plays {
-                let pattern = self.render_pattern(&play.hosts)?;
-                let mut names = self.inventory.select(&pattern)?;
-                if let Some(l) = &limit {
-                    names.retain(|n| l.contains(n));
-                }
-                if let Some(shard) = &self.config.shard {
-                    names.retain(|n| shard.contains(n));
-                }
-                if !self.run_play(pb, play, names).await? && self.end_run_on_failed_batch {
-                    // Every host of a batch failed: Ansible ends the run there.
-                    break 'plays;
+        let plays = async {
+            'plays: for pb in playbooks {
+                for play in &pb.plays {
+                    let pattern = self.render_pattern(&play.hosts)?;
+                    let mut names = self.inventory.select(&pattern)?;
+                    if let Some(l) = &limit {
+                        names.retain(|n| l.contains(n));
+                    }
+                    if let Some(shard) = &self.config.shard {
+                        names.retain(|n| shard.contains(n));
+                    }
+                    if !self.run_play(pb, play, names).await? && self.end_run_on_failed_batch {
+                        // Every host of a batch failed: Ansible ends the run there.
+                        break 'plays;
+                    }
                 }
             }
+            Ok::<(), Error>(())
+        };
+        // Ctrl-C drops the plays in flight (their commands' channels close with them); the
+        // run then ends as any run does, with a recap, and the exit code says it was cut short.
+        let interrupted = tokio::select! {
+            r = plays => {
+                r?;
+                false
+            }
+            Ok(()) = tokio::signal::ctrl_c() => true,
+        };
+        if interrupted {
+            self.mark_interrupted();
         }
         let hosts: Vec<HostRef> = self
             .hosts
@@ -344,7 +370,52 @@ impl Engine {
             hosts: stats.clone(),
             check: self.opts.check,
         });
-        Ok(RunSummary { stats })
+        Ok(RunSummary { stats, interrupted })
+    }
+
+    /// After Ctrl-C: every host the run had not finished with (neither failed nor unreachable)
+    /// gets a failed result under the task in flight, saying it was interrupted, so every
+    /// report shows where each host was left.
+    fn mark_interrupted(&self) {
+        let task = self
+            .last_task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| "interrupted".into());
+        let mut hosts: Vec<HostRef> = self
+            .hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        hosts.sort_by_key(|h| lock(h).name.clone());
+        self.emit(Event::Warning {
+            msg: "interrupted (Ctrl-C): the run was stopped before it finished".into(),
+        });
+        for h in hosts {
+            let name = {
+                let mut s = lock(&h);
+                if s.failed || s.unreachable {
+                    continue;
+                }
+                s.failed = true;
+                s.stats.failed += 1;
+                s.name.clone()
+            };
+            self.emit(Event::HostResult {
+                host: name,
+                task: task.clone(),
+                status: Status::Failed,
+                planned: false,
+                item: None,
+                changes: vec![],
+                msg: Some("interrupted (Ctrl-C) before the run finished on this host".into()),
+                ignored: false,
+                output: None,
+            });
+        }
     }
 
     fn render_pattern(&self, hosts: &str) -> Result<String> {

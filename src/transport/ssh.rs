@@ -270,10 +270,11 @@ fn default_identity_files() -> Vec<PathBuf> {
 impl SshTransport {
     /// Connects, verifies the host key and authenticates, all within the connect timeout.
     pub async fn connect(target: &SshTarget, settings: Arc<SshSettings>) -> Result<Arc<Self>> {
+        run_started();
         let timeout = settings.connect_timeout;
         let unreachable = |msg: String| Error::host(&target.name, HostErrorKind::Unreachable, msg);
         match tokio::time::timeout(timeout, Self::connect_inner(target, settings)).await {
-            Ok(r) => r,
+            Ok(r) => r.map_err(|e| explain_fd_exhaustion(&target.name, e)),
             Err(_) => Err(unreachable(format!(
                 "no answer from {}:{} within the connect timeout of {}s",
                 target.address,
@@ -411,6 +412,36 @@ impl SshTransport {
         )
     }
 
+    /// The result of an SFTP request. A refusal by the server (a status: permission denied,
+    /// no such file) fails the task; any other error means the SFTP channel broke, and when the
+    /// connection broke with it the host is unreachable, reported as a lost connection rather
+    /// than as the SFTP client's own words ("sender dropped").
+    async fn sftp_ok<T>(
+        &self,
+        r: std::result::Result<T, russh_sftp::client::error::Error>,
+        what: impl FnOnce() -> String,
+    ) -> Result<T> {
+        let e = match r {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if matches!(e, russh_sftp::client::error::Error::Status(_)) {
+            return Err(self.fail(format!("{}: {e}", what())));
+        }
+        // The SFTP channel learns of the loss before the connection's handle does.
+        for _ in 0..50 {
+            if self.handle.is_closed() {
+                return Err(Error::host(
+                    &self.name,
+                    HostErrorKind::Unreachable,
+                    format!("{}: connection lost", what()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(self.fail(format!("{}: {e}", what())))
+    }
+
     /// Opens a session channel, retrying when the server refuses for lack of sessions.
     async fn open_channel(&self) -> Result<russh::Channel<client::Msg>> {
         let mut delay = Duration::from_millis(20);
@@ -481,12 +512,11 @@ impl SshTransport {
                 let ch = self.open_channel().await?;
                 ch.request_subsystem(true, "sftp")
                     .await
-                    .map_err(|e| self.fail(format!("sftp subsystem: {e}")))?;
+                    .map_err(|e| self.conn_error("sftp subsystem request", e))?;
                 let s = RawSftpSession::new(ch.into_stream());
                 s.set_timeout(3600);
-                s.init()
-                    .await
-                    .map_err(|e| self.fail(format!("sftp init: {e}")))?;
+                self.sftp_ok(s.init().await, || "sftp init".to_string())
+                    .await?;
                 Ok(s)
             })
             .await
@@ -502,26 +532,59 @@ impl SshTransport {
         if base.is_empty() {
             return Err(self.fail(format!("{path}: not a file path")));
         }
-        let tmp = format!(
-            "{}/.{base}.muster-{:08x}.tmp",
-            dir.trim_end_matches('/'),
-            rand::random::<u32>()
-        );
+        let dir_slash = dir.trim_end_matches('/');
         let mode = attrs.mode.unwrap_or(0o600);
+        let fattrs = FileAttributes {
+            permissions: Some(mode),
+            ..Default::default()
+        };
+        let create =
+            OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE;
+        // The temp file has one name per path, so that a put cut short (connection lost, muster
+        // killed) is found and cleaned up by the next put to the same path without listing the
+        // directory. When the name is taken, by such a leftover or by a put running right now,
+        // a random name is used instead, and the leftover is removed once it is known to be
+        // older than this run.
+        let mut tmp = format!("{dir_slash}/.{base}.muster.tmp");
+        let mut stale = None;
+        let handle = match sftp.open(tmp.clone(), create, fattrs.clone()).await {
+            Ok(h) => h.handle,
+            Err(e) if !matches!(e, russh_sftp::client::error::Error::Status(_)) => {
+                return self
+                    .sftp_ok(Err(e), || format!("{path}: cannot create {tmp}"))
+                    .await;
+            }
+            Err(_) => {
+                let taken = std::mem::replace(
+                    &mut tmp,
+                    format!(
+                        "{dir_slash}/.{base}.muster-{:08x}.tmp",
+                        rand::random::<u32>()
+                    ),
+                );
+                let handle = self
+                    .sftp_ok(sftp.open(tmp.clone(), create, fattrs).await, || {
+                        format!("{path}: cannot create {tmp}")
+                    })
+                    .await?
+                    .handle;
+                // Our fresh file tells the target's time (the controller's clock may differ).
+                let (theirs, ours) =
+                    tokio::join!(sftp.lstat(taken.clone()), sftp.fstat(handle.clone()));
+                if let (Ok(theirs), Ok(ours)) = (theirs, ours) {
+                    if let (Some(then), Some(now)) = (theirs.attrs.mtime, ours.attrs.mtime) {
+                        // Whole seconds: a file written since this run began has an mtime of
+                        // at least floor(now) - floor(age) - 1.
+                        let run_age = run_started().elapsed().as_secs() as i64;
+                        if i64::from(then) < i64::from(now) - run_age - 1 {
+                            stale = Some(taken);
+                        }
+                    }
+                }
+                handle
+            }
+        };
         let result = async {
-            let fattrs = FileAttributes {
-                permissions: Some(mode),
-                ..Default::default()
-            };
-            let handle = sftp
-                .open(
-                    tmp.clone(),
-                    OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE | OpenFlags::TRUNCATE,
-                    fattrs,
-                )
-                .await
-                .map_err(|e| self.fail(format!("{path}: cannot create {tmp}: {e}")))?
-                .handle;
             // Several writes in flight at once: one round trip per window, not per chunk.
             use futures::stream::{self, StreamExt, TryStreamExt};
             let chunks: Vec<(u64, Vec<u8>)> = data
@@ -529,28 +592,30 @@ impl SshTransport {
                 .enumerate()
                 .map(|(i, c)| ((i * SFTP_CHUNK) as u64, c.to_vec()))
                 .collect();
-            stream::iter(chunks)
+            let writes = stream::iter(chunks)
                 .map(|(offset, chunk)| sftp.write(handle.clone(), offset, chunk))
                 .buffer_unordered(SFTP_PIPELINE)
-                .try_collect::<Vec<_>>()
-                .await
-                .map_err(|e| self.fail(format!("{path}: write failed: {e}")))?;
+                .try_collect::<Vec<_>>();
+            self.sftp_ok(writes.await, || format!("{path}: write failed"))
+                .await?;
             let _ = sftp
                 .extended("fsync@openssh.com", ssh_string(handle.as_bytes()))
                 .await;
-            sftp.close(handle)
-                .await
-                .map_err(|e| self.fail(format!("{path}: close failed: {e}")))?;
+            self.sftp_ok(sftp.close(handle).await, || format!("{path}: close failed"))
+                .await?;
             // The umask narrowed the mode given at open; set it exactly.
-            sftp.setstat(
-                tmp.clone(),
-                FileAttributes {
-                    permissions: Some(mode),
-                    ..Default::default()
-                },
+            self.sftp_ok(
+                sftp.setstat(
+                    tmp.clone(),
+                    FileAttributes {
+                        permissions: Some(mode),
+                        ..Default::default()
+                    },
+                )
+                .await,
+                || format!("{path}: chmod failed"),
             )
-            .await
-            .map_err(|e| self.fail(format!("{path}: chmod failed: {e}")))?;
+            .await?;
             if attrs.owner.is_some() || attrs.group.is_some() {
                 let spec = format!(
                     "{}{}",
@@ -574,13 +639,22 @@ impl SshTransport {
             let mut req = ssh_string(tmp.as_bytes());
             req.extend(ssh_string(path.as_bytes()));
             match sftp.extended("posix-rename@openssh.com", req).await {
-                Ok(Packet::Status(s)) if s.status_code == StatusCode::Ok => Ok(()),
+                Ok(Packet::Status(s)) if s.status_code == StatusCode::Ok => {}
                 Ok(Packet::Status(s)) => {
-                    Err(self.fail(format!("{path}: rename failed: {}", s.error_message)))
+                    return Err(self.fail(format!("{path}: rename failed: {}", s.error_message)))
                 }
-                Ok(_) => Err(self.fail(format!("{path}: rename: unexpected answer"))),
-                Err(e) => Err(self.fail(format!("{path}: rename failed: {e}"))),
+                Ok(_) => return Err(self.fail(format!("{path}: rename: unexpected answer"))),
+                Err(e) => {
+                    return Err(self
+                        .sftp_ok(Err::<(), _>(e), || format!("{path}: rename failed"))
+                        .await
+                        .unwrap_err())
+                }
             }
+            if let Some(leftover) = stale {
+                let _ = sftp.remove(leftover).await;
+            }
+            Ok(())
         }
         .await;
         if result.is_err() {
@@ -591,10 +665,13 @@ impl SshTransport {
 
     async fn get_inner(&self, path: &str) -> Result<Vec<u8>> {
         let sftp = self.sftp().await?;
-        let handle = sftp
-            .open(path, OpenFlags::READ, FileAttributes::default())
-            .await
-            .map_err(|e| self.fail(format!("{path}: {e}")))?
+        let handle = self
+            .sftp_ok(
+                sftp.open(path, OpenFlags::READ, FileAttributes::default())
+                    .await,
+                || path.to_string(),
+            )
+            .await?
             .handle;
         let mut data = Vec::new();
         let result = async {
@@ -610,7 +687,12 @@ impl SshTransport {
                     {
                         break
                     }
-                    Err(e) => return Err(self.fail(format!("{path}: read failed: {e}"))),
+                    Err(e) => {
+                        return Err(self
+                            .sftp_ok(Err::<(), _>(e), || format!("{path}: read failed"))
+                            .await
+                            .unwrap_err())
+                    }
                 }
             }
             Ok(())
@@ -619,6 +701,44 @@ impl SshTransport {
         let _ = sftp.close(handle).await;
         result.map(|_| data)
     }
+}
+
+/// When this process's run began (the first connection it opened): a temp file of ours last
+/// written before then was left by an earlier run that was cut short.
+fn run_started() -> std::time::Instant {
+    static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
+    *STARTED.get_or_init(std::time::Instant::now)
+}
+
+/// Running out of file descriptors is not the host's fault: say which limit ran out and how
+/// to raise it, instead of blaming a socket or the known_hosts file.
+fn explain_fd_exhaustion(host: &str, e: Error) -> Error {
+    let emfile = std::io::Error::from_raw_os_error(libc::EMFILE).to_string();
+    let hit = match &e {
+        Error::Io { source, .. } => source.raw_os_error() == Some(libc::EMFILE),
+        other => other.to_string().contains(&emfile),
+    };
+    if !hit {
+        return e;
+    }
+    let msg = match e {
+        Error::Host { msg, .. } => msg,
+        other => other.to_string(),
+    };
+    let (soft, hard) = crate::runner::open_file_limit();
+    let hard = if hard == libc::RLIM_INFINITY {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    Error::host(
+        host,
+        HostErrorKind::Unreachable,
+        format!(
+            "{msg}: muster ran out of file descriptors (its open-file limit is {soft}, the hard \
+             limit {hard}); raise the limit with `ulimit -n` or lower --forks"
+        ),
+    )
 }
 
 /// An SSH wire string: a 32-bit length, then the bytes.

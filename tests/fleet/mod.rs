@@ -19,6 +19,9 @@
 //!
 //! Debugging: `MUSTER_FLEET_LOGLEVEL=DEBUG3` sets sshd's `LogLevel` (logs in `hosts/NAME/sshd.log`);
 //! `MUSTER_FLEET_KEEP=1` keeps the fleet dir after the test (the sshds are still stopped).
+//! Load tests (`bench/scale`): `MUSTER_FLEET_MAX_STARTUPS=1000:30:2000` and
+//! `MUSTER_FLEET_MAX_SESSIONS=N` override sshd's `MaxStartups` (default `200:30:400`) and
+//! `MaxSessions` (default 64).
 #![allow(dead_code)]
 
 pub mod junit;
@@ -506,6 +509,18 @@ impl Fleet {
         self.host(name).stop_all();
     }
 
+    /// Kills the host abruptly, as a crash would: SIGKILL to its sshd listener and to every
+    /// process in its namespace (the sessions and the commands they run) at once, with no
+    /// orderly shutdown. The kernel closes their TCP connections, so a client sees its
+    /// connection drop in the middle of a command or transfer. Like `stop`, the host's files
+    /// survive and `restart` brings it back on the same port.
+    pub fn kill_host(&self, name: &str) {
+        let host = self.host(name);
+        host.signal_listener(libc::SIGKILL);
+        host.kill_namespace();
+        host.reap_listener();
+    }
+
     /// Stops (if running) and starts the host's sshd again, on the same port, in the same
     /// namespace (so the host keeps the files it wrote).
     pub fn restart(&self, name: &str) {
@@ -746,6 +761,15 @@ enum Probe {
 
 fn sshd_config(fleet_dir: &Path, host: &FleetHost) -> String {
     let level = std::env::var("MUSTER_FLEET_LOGLEVEL").unwrap_or_else(|_| "ERROR".into());
+    // `MaxStartups start:rate:full` / `MaxSessions n` from the environment (digits and colons
+    // only: anything else would be sshd_config injection), else the defaults.
+    let setting = |var: &str, default: &str| match std::env::var(var) {
+        Ok(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b':') => v,
+        Ok(v) => panic!("fleet: {var}={v:?} is not a number or start:rate:full"),
+        Err(_) => default.to_string(),
+    };
+    let max_startups = setting("MUSTER_FLEET_MAX_STARTUPS", "200:30:400");
+    let max_sessions = setting("MUSTER_FLEET_MAX_SESSIONS", "64");
     format!(
         "Port {port}\n\
          ListenAddress 127.0.0.1\n\
@@ -760,8 +784,8 @@ fn sshd_config(fleet_dir: &Path, host: &FleetHost) -> String {
          KbdInteractiveAuthentication no\n\
          PermitRootLogin yes\n\
          Subsystem sftp internal-sftp\n\
-         MaxSessions 64\n\
-         MaxStartups 200:30:400\n\
+         MaxSessions {max_sessions}\n\
+         MaxStartups {max_startups}\n\
          UseDNS no\n\
          PrintMotd no\n\
          PrintLastLog no\n\
