@@ -171,6 +171,9 @@ pub struct Engine {
     end_run_on_failed_batch: bool,
     /// The task last started, for reporting where Ctrl-C cut the run short.
     last_task: Mutex<Option<String>>,
+    /// `groups` (every group with its hosts): the inventory does not change during a run, so
+    /// it is built once rather than for every host at every task (quadratic in hosts).
+    groups: std::sync::OnceLock<Value>,
 }
 
 const NO_LOG_MSG: &str =
@@ -207,6 +210,7 @@ impl Engine {
             hosts: Mutex::new(HashMap::new()),
             end_run_on_failed_batch: false,
             last_task: Mutex::new(None),
+            groups: std::sync::OnceLock::new(),
         }
     }
 
@@ -1289,7 +1293,12 @@ impl Engine {
             "group_names".into(),
             json!(self.inventory.groups_of(&s.name)),
         );
-        v.insert("groups".into(), json!(self.inventory.groups_map()));
+        v.insert(
+            "groups".into(),
+            self.groups
+                .get_or_init(|| json!(self.inventory.groups_map()))
+                .clone(),
+        );
         v.insert("playbook_dir".into(), json!(absolute(&pc.dir)));
         v.insert("ansible_check_mode".into(), json!(self.opts.check));
         v.insert("ansible_diff_mode".into(), json!(self.opts.diff));

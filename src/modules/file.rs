@@ -460,8 +460,10 @@ impl Module for File {
                             }
                             let q = quote(&cur);
                             let set = attr_script(&cur, &attrs_after, false);
+                            // Created meanwhile by someone else (a concurrent run) is fine, as
+                            // in Ansible; a real failure is retried once for its message.
                             script.push_str(&format!(
-                                "if ! [ -d {q} ]; then mkdir -- {q} || exit 1\n{set}fi\n"
+                                "if ! [ -d {q} ]; then mkdir -- {q} 2>/dev/null || [ -d {q} ] || {{ mkdir -- {q}; exit 1; }}\n{set}fi\n"
                             ));
                         }
                     }
