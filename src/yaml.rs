@@ -99,11 +99,14 @@ fn precheck<'t>(text: &'t str, file: &Path) -> Result<&'t str> {
         {
             break;
         }
-        if let Some(version) = line.strip_prefix("%YAML").map(str::trim) {
+        if let Some(rest) = line.strip_prefix("%YAML") {
+            let version = rest.trim();
             let major = version.split('.').next().unwrap_or("");
             if major != "1" {
+                // The version's column (just past the line when it is missing).
+                let col = 6 + rest.chars().take_while(|c| matches!(c, ' ' | '\t')).count();
                 return Err(Error::at(
-                    Location::new(file, i + 1, 7),
+                    Location::new(file, i + 1, col),
                     format!("invalid YAML: `%YAML {version}` is not a YAML version muster reads (version 1.* is required)"),
                 )
                 .with_help("write `%YAML 1.2` (or `%YAML 1.1`), or remove the directive"));
@@ -113,15 +116,69 @@ fn precheck<'t>(text: &'t str, file: &Path) -> Result<&'t str> {
     Ok(text)
 }
 
-/// A parser position past the end of the text (errors found at the end of the stream) is
-/// placed just after the last character, on a line the file has.
-fn clamp_to_text(text: &str, line: usize, col: usize) -> (usize, usize) {
-    let lines = text.lines().count().max(1);
-    if line <= lines {
-        return (line, col);
+/// Where yaml-rust2's marks are in the text as people (and `Error::render`) count: yaml-rust2
+/// also breaks lines at a lone `\r`, and marks the end of the stream on a line past the last
+/// one. Each of its lines is mapped to the `\n`-line it lies on and the column it starts at;
+/// a position past the end of a line or of the text is placed just after its last character.
+struct LineMap {
+    /// For each yaml-rust2 line: (1-based line, 0-based column where it starts).
+    starts: Vec<(usize, usize)>,
+    /// The length in characters of each `\n`-line (without the `\r` of a `\r\n`).
+    lens: Vec<usize>,
+    /// The lines a person sees: all but the empty one after a final newline.
+    visible: usize,
+}
+
+impl LineMap {
+    fn new(text: &str) -> LineMap {
+        let mut starts = vec![(1, 0)];
+        let mut lens = vec![];
+        let (mut line, mut col) = (1, 0);
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\r' if chars.peek() == Some(&'\n') => {
+                    chars.next();
+                    lens.push(col);
+                    (line, col) = (line + 1, 0);
+                    starts.push((line, 0));
+                }
+                '\n' => {
+                    lens.push(col);
+                    (line, col) = (line + 1, 0);
+                    starts.push((line, 0));
+                }
+                '\r' => {
+                    col += 1;
+                    starts.push((line, col));
+                }
+                _ => col += 1,
+            }
+        }
+        lens.push(col);
+        let visible = if text.ends_with('\n') {
+            lens.len() - 1
+        } else {
+            lens.len()
+        }
+        .max(1);
+        LineMap {
+            starts,
+            lens,
+            visible,
+        }
     }
-    let last = text.lines().last().unwrap_or("");
-    (lines, last.chars().count() + 1)
+
+    /// The text's 1-based (line, column) of yaml-rust2's 1-based line and 0-based column.
+    fn place(&self, line: usize, col: usize) -> (usize, usize) {
+        let end = (self.visible, self.lens[self.visible - 1] + 1);
+        match self.starts.get(line.max(1) - 1) {
+            Some(&(l, start)) if l <= self.visible => {
+                (l, (start + col + 1).min(self.lens[l - 1] + 1))
+            }
+            _ => end,
+        }
+    }
 }
 
 impl Node {
@@ -425,6 +482,7 @@ struct Builder<'a> {
     anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     nodes: usize,
+    lines: LineMap,
 }
 
 impl<'a> Builder<'a> {
@@ -436,6 +494,7 @@ impl<'a> Builder<'a> {
             anchors: HashMap::new(),
             root: None,
             nodes: 0,
+            lines: LineMap::new(""),
         }
     }
 
@@ -445,6 +504,7 @@ impl<'a> Builder<'a> {
 
     fn run(mut self, text: &str) -> Result<Option<Node>> {
         let text = precheck(text, self.file)?;
+        self.lines = LineMap::new(text);
         // The parser is driven event by event (not through `load`), so that a malformed input
         // can only produce an error, and so a second document can be refused.
         let mut parser = Parser::new_from_str(text);
@@ -454,7 +514,7 @@ impl<'a> Builder<'a> {
                 Ok(x) => x,
                 Err(e) => {
                     let m = e.marker();
-                    let (line, col) = clamp_to_text(text, m.line().max(1), m.col() + 1);
+                    let (line, col) = self.lines.place(m.line(), m.col());
                     if e.info().contains("recursion limit") {
                         return Err(self
                             .err(line, col, "invalid YAML: nested too deeply (recursion limit exceeded)")
@@ -465,7 +525,7 @@ impl<'a> Builder<'a> {
                         .with_help("check the indentation, quoting and `:` / `-` markers here"));
                 }
             };
-            let (line, col) = (mark.line().max(1), mark.col() + 1);
+            let (line, col) = self.lines.place(mark.line(), mark.col());
             match ev {
                 Event::StreamStart | Event::Nothing => {}
                 Event::StreamEnd => break,
@@ -655,7 +715,7 @@ impl<'a> Builder<'a> {
         untagged: bool,
         mark: Marker,
     ) -> (usize, usize) {
-        let here = (mark.line().max(1), mark.col() + 1);
+        let here = self.lines.place(mark.line(), mark.col());
         if plain && untagged && text.is_empty() {
             if let Some(Frame::Map {
                 key: Some((k, _)), ..

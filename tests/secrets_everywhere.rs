@@ -148,7 +148,10 @@ controls:
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("the token is token ********"), "{stdout}");
-    assert!(stdout.contains("password=********"), "diff masked: {stdout}");
+    assert!(
+        stdout.contains("password=********"),
+        "diff masked: {stdout}"
+    );
     // The secret was really used on the host.
     assert_eq!(
         fleet.upper_file("host1", "/etc/app.conf").unwrap(),
@@ -197,11 +200,20 @@ controls:
     let out = run(&fleet, &dir, &args);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     let audit = std::fs::read_to_string(reports.join("audit.txt")).unwrap();
-    assert!(audit.contains("********"), "the evidence names the masked value: {audit}");
+    assert!(
+        audit.contains("********"),
+        "the evidence names the masked value: {audit}"
+    );
     let out = run(
         &fleet,
         &dir,
-        &["remediate", "policy.yml", "--diff", "-o", &o("html", "after.html")],
+        &[
+            "remediate",
+            "policy.yml",
+            "--diff",
+            "-o",
+            &o("html", "after.html"),
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("app-config: fail → pass"));

@@ -71,11 +71,7 @@ fn shards_cover_every_host_once_and_merge_to_the_unsharded_report() {
             "-o",
             &format!("json={}", path.display()),
         ]);
-        assert!(
-            matches!(out.status.code(), Some(0 | 2)),
-            "{}",
-            show(&out)
-        );
+        assert!(matches!(out.status.code(), Some(0 | 2)), "{}", show(&out));
         let shard: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         seen.extend(names(&shard));
         files.push(path.display().to_string());
@@ -95,7 +91,12 @@ fn shards_cover_every_host_once_and_merge_to_the_unsharded_report() {
     let junit_arg = format!("junit={}", junit.display());
     args.extend(["--format", "json", "-o", &junit_arg]);
     let merged = fleet.run(&args);
-    assert_eq!(merged.status.code(), Some(2), "same exit code: {}", show(&merged));
+    assert_eq!(
+        merged.status.code(),
+        Some(2),
+        "same exit code: {}",
+        show(&merged)
+    );
     let merged: Value = serde_json::from_slice(&merged.stdout).unwrap();
     assert_eq!(untimed(merged.clone()), untimed(whole.clone()));
     let xml = std::fs::read_to_string(&junit).unwrap();
@@ -104,11 +105,24 @@ fn shards_cover_every_host_once_and_merge_to_the_unsharded_report() {
     // Playbook runs take the same split: each host pinged by exactly one shard.
     let mut pinged = BTreeSet::new();
     for k in 1..=3 {
-        let out = fleet.run(&["--shard", &format!("{k}/3"), "run", "-m", "command", "-a", "hostname", "--format", "json"]);
+        let out = fleet.run(&[
+            "--shard",
+            &format!("{k}/3"),
+            "run",
+            "-m",
+            "command",
+            "-a",
+            "hostname",
+            "--format",
+            "json",
+        ]);
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let v: Value = serde_json::from_str(line).unwrap();
-            assert!(pinged.insert(v["host"].as_str().unwrap().to_string()), "twice: {v}");
+            assert!(
+                pinged.insert(v["host"].as_str().unwrap().to_string()),
+                "twice: {v}"
+            );
         }
     }
     assert_eq!(pinged.len(), 7);

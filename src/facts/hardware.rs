@@ -296,7 +296,8 @@ fn bsd(sec: &Sections, system: &str, f: &mut Facts) {
 // ---------------------------------------------------------------------------------------------
 // Mounts
 
-/// `/proc/mounts` escapes space, tab, newline and backslash as `\ooo`.
+/// `/proc/mounts` escapes space, tab, newline and backslash as `\ooo` (a byte: at most `\377`;
+/// anything else is kept as written).
 fn unescape_octal(field: &str) -> String {
     let b = field.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -304,6 +305,7 @@ fn unescape_octal(field: &str) -> String {
     while i < b.len() {
         if b[i] == b'\\'
             && i + 3 < b.len()
+            && (b'0'..=b'3').contains(&b[i + 1])
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));

@@ -290,7 +290,9 @@ pub fn parse_probe(out: &[u8], reqs: &[ProbeReq]) -> std::result::Result<Probe, 
         let Some(rest) = line.strip_prefix('@') else {
             continue;
         };
-        let tag = rest.chars().next().unwrap_or(' ');
+        let Some(tag) = rest.chars().next() else {
+            continue;
+        };
         let rest = &rest[tag.len_utf8()..];
         if tag == 'T' {
             probe.extra.push(rest.trim_start().to_string());

@@ -130,10 +130,10 @@ pub fn parse_sysv(status_all: &str, links: &str, out: &mut Map<String, Value>) {
         let Some((dir, file)) = l.rsplit_once('/') else {
             continue;
         };
-        if file.len() < 4 {
+        // `S01name`: the name follows the S/K and two digits.
+        let Some(name) = file.get(3..).filter(|n| !n.is_empty()) else {
             continue;
-        }
-        let name = &file[3..];
+        };
         any.push(name);
         if file.starts_with('S')
             && ["/etc/rc2.d", "/etc/rc3.d", "/etc/rc4.d", "/etc/rc5.d"].contains(&dir)

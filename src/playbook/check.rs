@@ -210,12 +210,19 @@ fn check_text(
     origin: &Origin,
     known: Option<&Known>,
 ) -> Result<()> {
-    let template = if expr && !text.contains("{{") && !text.contains("{%") {
+    let bare = expr && !text.contains("{{") && !text.contains("{%");
+    let template = if bare {
         format!("{{{{ {text} }}}}")
     } else {
         text.to_string()
     };
-    t.check_syntax(&template, origin)?;
+    if bare {
+        // Compiled as the expression it is, so that an error's column is the text's (in the
+        // `{{ }}` wrapping it was three columns to the right, past the end of the line).
+        t.check_expr_syntax(text, origin)?;
+    } else {
+        t.check_syntax(&template, origin)?;
+    }
     if let Some(known) = known.filter(|k| !k.dynamic) {
         for name in t.referenced_vars(&template) {
             if !known.defined(&name) && !guarded(text, &name) {

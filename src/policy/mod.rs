@@ -112,9 +112,22 @@ fn text(file: &Path, n: &Node, key: &str) -> Result<String> {
 /// The Jinja syntax of a control's condition, check arguments and remediation tasks.
 fn check_control_templates(t: &crate::template::Templar, c: &Control) -> Result<()> {
     use crate::template::Origin;
+    // The positions of the arguments (and of the items of a `when` list) are not kept: an
+    // error in them points at the control (or the `when`), not at that position shifted by
+    // the error's offset in the text, which can be off its line.
+    fn at_origin(e: Error, origin: &Origin) -> Error {
+        match e {
+            Error::Input { msg, help, .. } => Error::Input {
+                loc: Some(Location::new(&origin.file, origin.line, origin.col)),
+                msg,
+                help,
+            },
+            other => other,
+        }
+    }
     fn args(t: &crate::template::Templar, v: &Value, origin: &Origin) -> Result<()> {
         match v {
-            Value::String(s) => t.check_syntax(s, origin),
+            Value::String(s) => t.check_syntax(s, origin).map_err(|e| at_origin(e, origin)),
             Value::Array(a) => a.iter().try_for_each(|x| args(t, x, origin)),
             Value::Object(m) => m.values().try_for_each(|x| args(t, x, origin)),
             _ => Ok(()),
@@ -124,6 +137,9 @@ fn check_control_templates(t: &crate::template::Templar, c: &Control) -> Result<
     let when_at = at(c.when_loc.as_ref().unwrap_or(&c.loc));
     for w in &c.when {
         match w {
+            Value::String(s) if c.when.len() > 1 => t
+                .check_expr_syntax(s, &when_at)
+                .map_err(|e| at_origin(e, &when_at))?,
             Value::String(s) => t.check_expr_syntax(s, &when_at)?,
             other => args(t, other, &when_at)?,
         }

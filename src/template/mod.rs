@@ -445,18 +445,31 @@ impl Templar {
     /// Syntax-only check of a bare expression (a conditional), for `muster validate`.
     pub fn check_expr_syntax(&self, expr: &str, origin: &Origin) -> Result<()> {
         let trimmed = expr.trim();
+        // Where `trimmed` starts: past the whitespace trimmed off the front.
+        let lead = &expr[..expr.len() - expr.trim_start().len()];
+        let start = match lead.rfind('\n') {
+            Some(i) => Origin {
+                line: origin.line + lead.matches('\n').count(),
+                col: origin.col + lead[i + 1..].chars().count(),
+                ..origin.clone()
+            },
+            None => Origin {
+                col: origin.col + lead.chars().count(),
+                ..origin.clone()
+            },
+        };
         match single_expression(trimmed) {
             Some(inner) => {
                 let shifted = Origin {
-                    col: origin.col + 2,
-                    ..origin.clone()
+                    col: start.col + 2,
+                    ..start
                 };
                 self.env
                     .compile_expression(inner)
                     .map(|_| ())
                     .map_err(|e| template_error(e, inner, &shifted))
             }
-            None if has_markup(trimmed) => self.check_syntax(trimmed, origin),
+            None if has_markup(trimmed) => self.check_syntax(trimmed, &start),
             None => self
                 .env
                 .compile_expression(expr)
@@ -540,11 +553,19 @@ fn error_location(e: &minijinja::Error, text: &str, origin: &Origin) -> Location
         None => (e.line().unwrap_or(1), 1),
     };
     let base_col = origin.col.max(1);
-    Location::new(
-        origin.file.clone(),
-        origin.line.max(1) + tline - 1,
-        base_col + tcol - 1,
-    )
+    let (line, col) = (origin.line.max(1) + tline - 1, base_col + tcol - 1);
+    // The text need not lie in the file as written (a folded or multi-line scalar, escapes in
+    // quotes, a block scalar's indentation): never point past the end of a line or the file.
+    let (line, col) = match std::fs::read_to_string(&origin.file) {
+        Ok(src) => {
+            let lines: Vec<&str> = src.lines().collect();
+            let line = line.min(lines.len().max(1));
+            let len = lines.get(line - 1).map_or(0, |l| l.chars().count());
+            (line, col.min(len + 1))
+        }
+        Err(_) => (line, col),
+    };
+    Location::new(origin.file.clone(), line, col)
 }
 
 /// Maps a minijinja error into muster's input error at the right place in the file.

@@ -165,7 +165,7 @@ pub fn inventory(
 
 /// `dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n'`: only
 /// installed (`ii`) and held (`hi`) packages; multi-arch twins with one version count once.
-pub(crate) fn parse_dpkg(text: &str) -> Vec<App> {
+pub fn parse_dpkg(text: &str) -> Vec<App> {
     let mut out: Vec<App> = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
@@ -190,7 +190,7 @@ pub(crate) fn parse_dpkg(text: &str) -> Vec<App> {
 
 /// `rpm -qa --qf '%{NAME}\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\t%{ARCH}\n'`; a zero epoch is
 /// dropped, `gpg-pubkey` pseudo-packages are not software.
-pub(crate) fn parse_rpm(text: &str) -> Vec<App> {
+pub fn parse_rpm(text: &str) -> Vec<App> {
     let mut out: Vec<App> = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
@@ -211,7 +211,7 @@ pub(crate) fn parse_rpm(text: &str) -> Vec<App> {
 
 /// `apk info -v` (`name-1.2-r3` per line) or `apk list --installed`
 /// (`name-1.2-r3 x86_64 {origin} (license) [installed]`: `{origin}` is not the name).
-pub(crate) fn parse_apk(text: &str) -> Vec<App> {
+pub fn parse_apk(text: &str) -> Vec<App> {
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with("WARNING") && !l.starts_with("fetch "))
         .filter_map(|l| l.split_whitespace().next())
@@ -228,7 +228,7 @@ pub(crate) fn parse_apk(text: &str) -> Vec<App> {
 
 /// `apt-mark showmanual`, `dnf repoquery --userinstalled` or `/etc/apk/world` (whose entries
 /// may carry constraints: `nginx>=1.24`, `curl@edge`, `!foo`).
-pub(crate) fn parse_manual(text: &str) -> Vec<String> {
+pub fn parse_manual(text: &str) -> Vec<String> {
     text.split_whitespace()
         .filter(|w| !w.starts_with('!'))
         .map(|w| {
@@ -242,7 +242,7 @@ pub(crate) fn parse_manual(text: &str) -> Vec<String> {
 }
 
 /// `system_profiler SPApplicationsDataType -json`.
-pub(crate) fn parse_system_profiler(text: &str) -> Result<Vec<App>, String> {
+pub fn parse_system_profiler(text: &str) -> Result<Vec<App>, String> {
     let v: Value = serde_json::from_str(text.trim())
         .map_err(|e| format!("system_profiler printed bad JSON: {e}"))?;
     let list = v
@@ -267,7 +267,7 @@ pub(crate) fn parse_system_profiler(text: &str) -> Result<Vec<App>, String> {
 }
 
 /// `pkgutil --pkg-info` blocks (`package-id: …`, `version: …`).
-pub(crate) fn parse_pkgutil(text: &str) -> Vec<App> {
+pub fn parse_pkgutil(text: &str) -> Vec<App> {
     let mut out = Vec::new();
     let mut id: Option<String> = None;
     for line in text.lines() {
@@ -287,7 +287,7 @@ pub(crate) fn parse_pkgutil(text: &str) -> Vec<App> {
 }
 
 /// The Uninstall keys as JSON (one object or an array).
-pub(crate) fn parse_windows_uninstall(text: &str) -> Result<Vec<App>, String> {
+pub fn parse_windows_uninstall(text: &str) -> Result<Vec<App>, String> {
     let mut out: Vec<App> = Vec::new();
     for v in json_list(text)? {
         let Some(name) = v.get("DisplayName").and_then(Value::as_str) else {
@@ -311,7 +311,7 @@ pub(crate) fn parse_windows_uninstall(text: &str) -> Result<Vec<App>, String> {
 }
 
 /// Whether `have` is older than `min` in the source's ordering.
-pub(crate) fn older(source: &str, have: &str, min: &str) -> bool {
+pub fn older(source: &str, have: &str, min: &str) -> bool {
     let has_epoch = |v: &str| {
         v.split_once(':')
             .is_some_and(|(e, _)| !e.is_empty() && e.chars().all(|c| c.is_ascii_digit()))

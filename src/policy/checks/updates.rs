@@ -603,7 +603,7 @@ fn out<'a>(ctx: &'a CheckCtx<'_>, key: &str, what: &str) -> Result<&'a ProbeOut,
 }
 
 /// `key=value` lines, in key order (they end up in evidence, which must be deterministic).
-pub(crate) fn kv(text: &str) -> std::collections::BTreeMap<String, String> {
+pub fn kv(text: &str) -> std::collections::BTreeMap<String, String> {
     text.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -829,7 +829,7 @@ fn pending(ctx: &CheckCtx<'_>, os: Os, want_security: bool) -> Result<Pending, P
 
 /// `apt-get -s upgrade|dist-upgrade` `Inst` lines, or `apt list --upgradable` rows:
 /// (package, is a security update). New installs (no `[old]` version) are not updates.
-pub(crate) fn parse_apt(text: &str) -> Vec<(String, bool)> {
+pub fn parse_apt(text: &str) -> Vec<(String, bool)> {
     let mut rows = Vec::new();
     let mut seen = BTreeSet::new();
     for line in text.lines() {
@@ -870,7 +870,7 @@ pub(crate) fn parse_apt(text: &str) -> Vec<(String, bool)> {
 
 /// `dnf check-update` rows `name.arch  [epoch:]version-release  repo`: package names (with
 /// arch). Long names wrap onto the next line; the "Obsoleting Packages" section is not counted.
-pub(crate) fn parse_dnf_check_update(text: &str) -> Vec<String> {
+pub fn parse_dnf_check_update(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut pending: Vec<String> = Vec::new();
     for line in text.lines() {
@@ -908,7 +908,7 @@ pub(crate) fn parse_dnf_check_update(text: &str) -> Vec<String> {
 
 /// `dnf updateinfo list --security` rows, whatever the layout (`ADVISORY Severity/Sec. NEVRA`,
 /// `ADVISORY security NEVRA`, with or without a CVE or date column): distinct packages.
-pub(crate) fn parse_dnf_updateinfo(text: &str) -> Vec<String> {
+pub fn parse_dnf_updateinfo(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
         let w: Vec<&str> = line.split_whitespace().collect();
@@ -941,7 +941,7 @@ pub(crate) fn parse_dnf_updateinfo(text: &str) -> Vec<String> {
 }
 
 /// `apk version -l '<'` rows `pkg-1.2-r3  <  1.2-r5`: package names (the version split off).
-pub(crate) fn parse_apk_version(text: &str) -> Vec<String> {
+pub fn parse_apk_version(text: &str) -> Vec<String> {
     text.lines()
         .filter(|l| l.split_whitespace().nth(1) == Some("<"))
         .filter_map(|l| l.split_whitespace().next())
@@ -950,7 +950,7 @@ pub(crate) fn parse_apk_version(text: &str) -> Vec<String> {
 }
 
 /// `name-1.2.3-r4` → (`name`, `1.2.3-r4`).
-pub(crate) fn split_apk(nv: &str) -> (&str, &str) {
+pub fn split_apk(nv: &str) -> (&str, &str) {
     let mut idx = nv.rsplitn(3, '-');
     let (r, v) = (idx.next(), idx.next());
     match (v, idx.next(), r) {
@@ -967,7 +967,7 @@ pub(crate) fn split_apk(nv: &str) -> (&str, &str) {
 
 /// One entry of `softwareupdate --list`.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct MacUpdate {
+pub struct MacUpdate {
     pub label: String,
     pub title: String,
     pub version: String,
@@ -977,7 +977,7 @@ pub(crate) struct MacUpdate {
 
 /// `softwareupdate --list [--no-scan]`, current (`* Label:` + `Title: …, Version: …`) and
 /// pre-10.15 (`   * Label-1.0` + `\tTitle (1.0), 3817K [recommended] [restart]`) formats.
-pub(crate) fn parse_softwareupdate(text: &str) -> Result<Vec<MacUpdate>, String> {
+pub fn parse_softwareupdate(text: &str) -> Result<Vec<MacUpdate>, String> {
     let mut rows: Vec<MacUpdate> = Vec::new();
     if let Some(l) = text
         .lines()
@@ -1043,7 +1043,7 @@ pub(crate) fn parse_softwareupdate(text: &str) -> Result<Vec<MacUpdate>, String>
 
 /// PowerShell's `ConvertTo-Json`: nothing for no objects, an object for one, an array for
 /// more. CLIXML or other noise before the JSON is skipped.
-pub(crate) fn json_list(text: &str) -> Result<Vec<Value>, String> {
+pub fn json_list(text: &str) -> Result<Vec<Value>, String> {
     let start = text.find(['[', '{']);
     let Some(start) = start else {
         return if text.trim().is_empty() {
@@ -1062,7 +1062,7 @@ pub(crate) fn json_list(text: &str) -> Result<Vec<Value>, String> {
 }
 
 /// The Windows Update search as JSON: (title, is a security update).
-pub(crate) fn parse_windows_updates(text: &str) -> Result<Vec<(String, bool)>, String> {
+pub fn parse_windows_updates(text: &str) -> Result<Vec<(String, bool)>, String> {
     Ok(json_list(text)?
         .iter()
         .map(|u| {
@@ -1095,7 +1095,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// A timestamp as epoch seconds: `2024-05-14 09:13:03 +0000`, `2024-05-14T09:13:03Z`,
 /// `2024-05-14T09:13:03.1234567+02:00`, or a bare epoch. Without an offset: UTC.
-pub(crate) fn parse_time(s: &str) -> Option<i64> {
+pub fn parse_time(s: &str) -> Option<i64> {
     let s = s.trim();
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) {
         return s.parse().ok();
@@ -1334,7 +1334,7 @@ fn auto_updates(ctx: &CheckCtx<'_>, os: Os) -> Result<(bool, Value), Problem> {
 
 /// `apt-config dump APT::Periodic` plus `unattended-upgrades=<status>`: on when
 /// `Unattended-Upgrade` is non-zero and the package is installed.
-pub(crate) fn parse_apt_periodic(text: &str) -> (bool, Value) {
+pub fn parse_apt_periodic(text: &str) -> (bool, Value) {
     let mut unattended = None;
     let mut lists = None;
     let mut pkg = String::new();
