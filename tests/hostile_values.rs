@@ -1,0 +1,112 @@
+//! Hostile variable values land literally: quotes, `$()`, backticks, newlines, globs and
+//! `; rm -rf /*` in a path, a line, a file's content and a command's argument reach a real
+//! fleet host as text, never as shell syntax, and nothing they name is run.
+
+mod fleet;
+
+use std::process::Output;
+
+use fleet::Fleet;
+
+fn show(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn hostile_values_land_literally_in_paths_lines_content_and_commands() {
+    let fleet = Fleet::debian(1);
+    let dir = fleet.dir().join("project");
+    std::fs::create_dir_all(&dir).unwrap();
+    // YAML single-quoted scalars: every character below is data.
+    std::fs::write(
+        dir.join("vars.yml"),
+        r#"name: 'it''s "x" $(touch /tmp/pwned1) `touch /tmp/pwned2` * ?; rm -rf /*'
+line: 'k = $(id) `id` ''q'' "dq" \n * ; touch /tmp/pwned3'
+multi: "first line\nsecond $(touch /tmp/pwned4) `touch /tmp/pwned5`\n"
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("site.yml"),
+        r#"- hosts: all
+  gather_facts: false
+  vars_files: [vars.yml]
+  tasks:
+    - name: a directory named by the value
+      file:
+        path: "/srv/{{ name }}"
+        state: directory
+    - name: a file under it with the value as content
+      copy:
+        dest: "/srv/{{ name }}/f"
+        content: "{{ name }}\n{{ line }}\n"
+    - name: the value as a line
+      lineinfile:
+        path: /srv/lines.conf
+        line: "{{ line }}"
+        create: true
+    - name: the value as one argument
+      command:
+        argv: [printf, "%s|%s", "{{ name }}", "{{ multi }}"]
+      register: out
+      changed_when: false
+    - name: what the command saw
+      copy:
+        dest: /srv/argv.txt
+        content: "{{ out.stdout }}"
+"#,
+    )
+    .unwrap();
+    let out = fleet
+        .muster()
+        .current_dir(&dir)
+        .arg("-i")
+        .arg(fleet.inventory())
+        .arg("--known-hosts")
+        .arg(fleet.known_hosts())
+        .args(["apply", "site.yml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let name = r#"it's "x" $(touch /tmp/pwned1) `touch /tmp/pwned2` * ?; rm -rf /*"#;
+    let line = r#"k = $(id) `id` 'q' "dq" \n * ; touch /tmp/pwned3"#;
+    let multi = "first line\nsecond $(touch /tmp/pwned4) `touch /tmp/pwned5`\n";
+    let f = fleet
+        .upper_file("host1", &format!("/srv/{name}/f"))
+        .expect("the file under the literally named directory");
+    assert_eq!(String::from_utf8(f).unwrap(), format!("{name}\n{line}\n"));
+    assert_eq!(
+        String::from_utf8(fleet.upper_file("host1", "/srv/lines.conf").unwrap()).unwrap(),
+        format!("{line}\n")
+    );
+    assert_eq!(
+        String::from_utf8(fleet.upper_file("host1", "/srv/argv.txt").unwrap()).unwrap(),
+        // `stdout` has its trailing newline removed, as in Ansible.
+        format!("{name}|{}", multi.trim_end())
+    );
+    // Nothing the values name was run, on the host or on the controller.
+    let o = fleet.exec_on(
+        "host1",
+        "ls /tmp/pwned1 /tmp/pwned2 /tmp/pwned3 /tmp/pwned4 /tmp/pwned5 2>&1",
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.matches("No such file").count(), 5, "{text}");
+    assert!(!std::path::Path::new("/tmp/pwned1").exists());
+    // And a rerun is in sync: the values are compared as text too.
+    let out = fleet
+        .muster()
+        .current_dir(&dir)
+        .arg("-i")
+        .arg(fleet.inventory())
+        .arg("--known-hosts")
+        .arg(fleet.known_hosts())
+        .args(["check", "site.yml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
