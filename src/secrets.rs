@@ -58,7 +58,7 @@ pub fn redact(text: &str) -> String {
     redact_with(text, &secrets())
 }
 
-fn redact_with(text: &str, secrets: &[String]) -> String {
+pub fn redact_with(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets {
         if s.chars().count() >= MIN_SECRET && out.contains(s.as_str()) {
@@ -77,7 +77,7 @@ pub fn redact_value(v: &mut Value) {
     redact_value_with(v, &secrets);
 }
 
-fn redact_value_with(v: &mut Value, secrets: &[String]) {
+pub fn redact_value_with(v: &mut Value, secrets: &[String]) {
     match v {
         Value::String(s) => {
             let r = redact_with(s, secrets);
@@ -97,17 +97,6 @@ fn redact_value_with(v: &mut Value, secrets: &[String]) {
             }
         }
         _ => {}
-    }
-}
-
-/// Masks in place: an owned string.
-pub fn redact_in(s: &mut String) {
-    if s.is_empty() {
-        return;
-    }
-    let r = redact(s);
-    if r != *s {
-        *s = r;
     }
 }
 

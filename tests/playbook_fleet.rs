@@ -277,35 +277,8 @@ fn input_errors_stop_before_any_host_is_contacted() {
     assert_eq!(ok.status.code(), Some(0), "{}", show(&ok));
 }
 
-/// ansible-core in a venv under the target dir, made once and reused.
 fn ansible_playbook() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ansible-venv");
-    let bin = venv.join("bin/ansible-playbook");
-    if bin.exists() {
-        return bin;
-    }
-    let ok = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "python3 -m venv failed");
-    let pip = Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "ansible-core>=2.16,<2.19",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        pip.status.success(),
-        "pip install ansible-core failed: {}",
-        show(&pip)
-    );
-    bin
+    fleet::ansible_tool("ansible-playbook")
 }
 
 #[test]

@@ -3,10 +3,11 @@
 //! vaulted vars during a local playbook run without ever printing them, and refuses a wrong
 //! or missing password with a clear message that shows neither password nor secret.
 
+mod fleet;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -324,38 +325,8 @@ fn encrypt_string_prints_a_vault_yaml_value() {
     assert!(stdout(&o).starts_with("!vault |\n          $ANSIBLE_VAULT;1.1;AES256\n"));
 }
 
-/// ansible-core in a venv under the target dir, made once and reused (the same venv
-/// tests/playbook_fleet.rs makes); the path of its ansible-vault.
 fn ansible_vault() -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ansible-venv");
-    let bin = venv.join("bin/ansible-vault");
-    if bin.exists() {
-        return bin;
-    }
-    let ok = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "python3 -m venv failed");
-    let pip = Command::new(venv.join("bin/pip"))
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "ansible-core>=2.16,<2.19",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        pip.status.success(),
-        "pip install ansible-core failed: {}",
-        show(&pip)
-    );
-    bin
+    fleet::ansible_tool("ansible-vault")
 }
 
 fn ansible(dir: &Path, args: &[&str]) -> Output {

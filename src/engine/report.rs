@@ -63,7 +63,18 @@ pub enum Event {
 impl Event {
     /// The event with every known secret (become and vault passwords, vault values) masked.
     pub fn redacted(mut self) -> Event {
-        use crate::secrets::{redact_in, redact_value};
+        use crate::secrets::{redact_value_with, redact_with};
+        // Read the registry once per event (not once per string), and skip the walk when the
+        // run has no secret at all: this runs for every event of every host.
+        let secrets = crate::secrets::secrets();
+        if secrets.is_empty() {
+            return self;
+        }
+        let mask = |s: &mut String| {
+            if !s.is_empty() {
+                *s = redact_with(s, &secrets);
+            }
+        };
         match &mut self {
             Event::HostResult {
                 item,
@@ -72,27 +83,24 @@ impl Event {
                 output,
                 ..
             } => {
-                if let Some(i) = item {
-                    redact_value(i);
-                }
-                if let Some(o) = output {
-                    redact_value(o);
+                for v in [item, output].into_iter().flatten() {
+                    redact_value_with(v, &secrets);
                 }
                 if let Some(m) = msg {
-                    redact_in(m);
+                    mask(m);
                 }
                 for c in changes {
                     for s in [&mut c.before, &mut c.after].into_iter().flatten() {
-                        redact_in(s);
+                        mask(s);
                     }
                     if let Some(d) = &mut c.diff {
-                        redact_in(&mut d.before);
-                        redact_in(&mut d.after);
-                        redact_in(&mut d.path);
+                        mask(&mut d.before);
+                        mask(&mut d.after);
+                        mask(&mut d.path);
                     }
                 }
             }
-            Event::Warning { msg } => redact_in(msg),
+            Event::Warning { msg } => mask(msg),
             _ => {}
         }
         self

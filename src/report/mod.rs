@@ -233,23 +233,26 @@ pub fn render_with(
 /// The one place every renderer's data passes through: the report with every known secret
 /// (vault values, become and vault passwords) masked, so that no format can leak one.
 fn prepared(report: &AuditReport) -> AuditReport {
-    use crate::secrets::{redact_in, redact_value};
+    use crate::secrets::{redact_value_with, redact_with};
     let mut r = report.clone();
-    if crate::secrets::secrets().is_empty() {
+    // The registry is read once for the whole report.
+    let secrets = crate::secrets::secrets();
+    if secrets.is_empty() {
         return r;
     }
+    let mask = |s: &mut String| *s = redact_with(s, &secrets);
     for h in &mut r.hosts {
         if let Some(e) = &mut h.error {
-            redact_in(e);
+            mask(e);
         }
         for c in &mut h.results {
-            redact_in(&mut c.message);
-            redact_in(&mut c.title);
-            redact_value(&mut c.observed);
-            redact_value(&mut c.expected);
-            redact_value(&mut c.finding);
+            mask(&mut c.message);
+            mask(&mut c.title);
+            for v in [&mut c.observed, &mut c.expected, &mut c.finding] {
+                redact_value_with(v, &secrets);
+            }
             if let Some(w) = &mut c.waiver {
-                redact_value(w);
+                redact_value_with(w, &secrets);
             }
         }
     }

@@ -1269,3 +1269,37 @@ fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+/// A tool of ansible-core (`ansible-playbook`, `ansible-vault`, ...) from a venv under the
+/// target dir, made once and shared by every test that compares muster with Ansible.
+pub fn ansible_tool(tool: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ansible-venv");
+    let bin = venv.join("bin").join(tool);
+    if bin.exists() {
+        return bin;
+    }
+    let ok = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .expect("python3 -m venv");
+    assert!(ok.success(), "python3 -m venv failed");
+    let pip = Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "ansible-core>=2.16,<2.19",
+        ])
+        .output()
+        .expect("pip");
+    assert!(
+        pip.status.success(),
+        "pip install ansible-core failed: {}",
+        String::from_utf8_lossy(&pip.stderr)
+    );
+    bin
+}
