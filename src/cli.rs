@@ -236,7 +236,7 @@ pub struct AuditArgs {
     #[arg(long = "fail-on", value_enum, default_value_t = Severity::Low)]
     pub fail_on: Severity,
     /// Report format on standard output: text, json, junit, markdown, sarif, nagios
-    /// (plugin exit codes 0-3) or prometheus.
+    /// (plugin exit codes 0-3), prometheus or html.
     #[arg(long, default_value = "text")]
     pub format: String,
     /// Also write a report: FORMAT=PATH (repeatable; any of the formats above).
