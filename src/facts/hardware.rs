@@ -113,7 +113,9 @@ fn linux_cpu(sec: &Sections, p: &Platform, f: &mut Facts) {
     f.insert("processor_threads_per_core".into(), json!(threads_per_core));
     f.insert(
         "processor_vcpus".into(),
-        json!(threads_per_core * processor_count * cores_per_socket),
+        json!(threads_per_core
+            .saturating_mul(processor_count)
+            .saturating_mul(cores_per_socket)),
     );
     f.insert("processor_nproc".into(), json!(nproc));
 }
@@ -205,13 +207,16 @@ fn bsd(sec: &Sections, system: &str, f: &mut Facts) {
         }
         let page = num("hw.pagesize").unwrap_or(4096);
         let total = num("vm.stats.vm.v_page_count")
-            .map(|p| p * page)
+            .map(|p| p.saturating_mul(page))
             .or_else(|| num("hw.physmem"));
         if let Some(total) = total {
             f.insert("memtotal_mb".into(), json!(total / 1024 / 1024));
         }
         if let Some(free) = num("vm.stats.vm.v_free_count") {
-            f.insert("memfree_mb".into(), json!(free * page / 1024 / 1024));
+            f.insert(
+                "memfree_mb".into(),
+                json!(free.saturating_mul(page) / 1024 / 1024),
+            );
         }
     }
     if let Some(c) = num("machdep.cpu.core_count").or_else(|| num("hw.physicalcpu")) {
@@ -254,11 +259,12 @@ fn bsd(sec: &Sections, system: &str, f: &mut Facts) {
         let free = if vm.trim().is_empty() {
             0
         } else {
-            let used =
-                (pages("Pages wired down") + pages("Pages active") + pages("Pages inactive"))
-                    * page
-                    / 1024
-                    / 1024;
+            let used = pages("Pages wired down")
+                .saturating_add(pages("Pages active"))
+                .saturating_add(pages("Pages inactive"))
+                .saturating_mul(page)
+                / 1024
+                / 1024;
             total.saturating_sub(used)
         };
         f.insert("memfree_mb".into(), json!(free));
@@ -282,7 +288,7 @@ fn bsd(sec: &Sections, system: &str, f: &mut Facts) {
             .find_map(|l| l.split('|').nth(11))
             .and_then(|n| n.trim().parse::<i64>().ok());
         if let (Some(b), Some(n)) = (boot, now) {
-            f.insert("uptime_seconds".into(), json!((n - b).max(0)));
+            f.insert("uptime_seconds".into(), json!(n.saturating_sub(b).max(0)));
         }
     }
     let mounts = bsd_mounts(sec.get("mount"), sec.get("df"));
@@ -366,8 +372,11 @@ fn statfs_sizes(line: &str) -> Option<(String, Map<String, Value>)> {
     }
     let [frsize, bsize, blocks, bfree, bavail, files, ffree] = n;
     let mut m = Map::new();
-    m.insert("size_total".into(), json!(frsize * blocks));
-    m.insert("size_available".into(), json!(frsize * bavail));
+    m.insert("size_total".into(), json!(frsize.saturating_mul(blocks)));
+    m.insert(
+        "size_available".into(),
+        json!(frsize.saturating_mul(bavail)),
+    );
     m.insert("block_size".into(), json!(bsize));
     m.insert("block_total".into(), json!(blocks));
     m.insert("block_available".into(), json!(bavail));
@@ -477,8 +486,8 @@ pub(super) fn bsd_mounts(mount: &str, df: &str) -> Vec<Value> {
         }
         let mut m = mount_entry(mnt, device, &fstype, &options);
         if let Some((total, avail)) = sizes.get(mnt) {
-            m.insert("size_total".into(), json!(total * 1024));
-            m.insert("size_available".into(), json!(avail * 1024));
+            m.insert("size_total".into(), json!(total.saturating_mul(1024)));
+            m.insert("size_available".into(), json!(avail.saturating_mul(1024)));
         }
         out.push(Value::Object(m));
     }
