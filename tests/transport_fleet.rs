@@ -85,6 +85,96 @@ fn one_connection_carries_every_command() {
     });
 }
 
+/// Commands share a long-lived `/bin/sh` per connection (src/transport/shell.rs): nothing one
+/// command does reaches the next, output comes back byte for byte whatever it holds, and a
+/// command that ends the shell itself is reported like one that ended its own channel.
+#[test]
+fn long_lived_shell_keeps_commands_apart() {
+    let fleet = Fleet::debian(1);
+    rt().block_on(async {
+        let t = SshTransport::connect(&target(&fleet, "host1", "root"), settings(&fleet))
+            .await
+            .unwrap();
+        let o = t
+            .exec(
+                "cd /tmp; X=leak; export Y=leak; umask 077; set -e; exit 3",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.status, Some(3));
+        let o = t
+            .exec(
+                "pwd; echo \"${X:-unset} ${Y:-unset} $#\"; umask; false; echo after",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.stdout_str(), "/root\nunset unset 0\n0022\nafter\n");
+
+        // Standard input is /dev/null: `cat` ends at once instead of eating later commands.
+        let o = t.exec("cat; echo done", None).await.unwrap();
+        assert_eq!(o.stdout_str(), "done\n");
+
+        // Output without a final newline, stderr apart, and text that looks like the framing.
+        let o = t
+            .exec(
+                "printf 'no newline'; printf 'err\\n@@muster-0-1\\n' >&2; exit 5",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (o.stdout.as_slice(), o.stderr.as_slice(), o.status),
+            (&b"no newline"[..], &b"err\n@@muster-0-1\n"[..], Some(5))
+        );
+        let o = t
+            .exec("printf '\\n@@muster-0123456789abcdef-9 0\\n'", None)
+            .await
+            .unwrap();
+        assert_eq!(o.stdout, b"\n@@muster-0123456789abcdef-9 0\n");
+
+        // A megabyte of random bytes, compared with the target's own hash of them.
+        let o = t
+            .exec(
+                "head -c 1048576 /dev/urandom > /tmp/blob && cat /tmp/blob",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.stdout.len(), 1 << 20);
+        let theirs = t.exec("sha256sum < /tmp/blob", None).await.unwrap();
+        let ours = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&o.stdout)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        assert!(theirs.stdout_str().starts_with(&ours), "{theirs:?}");
+
+        // `sh -c SCRIPT` runs as the script itself; `$$` gets a process (and channel) of its
+        // own each time, so two backups named FILE.$$ cannot collide.
+        let a = t.exec("echo $$", None).await.unwrap().stdout_str();
+        let b = t.exec("echo $$", None).await.unwrap().stdout_str();
+        assert_ne!(a, b);
+
+        // A command that ends the long-lived shell: its signal is the command's, and the next
+        // command gets a new shell.
+        let o = t
+            .exec(
+                "while read -r k v; do [ \"$k\" = PPid: ] && kill -TERM \"$v\"; done \
+                 < /proc/self/status",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.signal.as_deref(), Some("TERM"), "{o:?}");
+        assert_eq!(t.exec("echo ok", None).await.unwrap().stdout_str(), "ok\n");
+        t.close().await;
+    });
+}
+
 #[test]
 fn command_timeout_fires() {
     let fleet = Fleet::debian(1);

@@ -28,6 +28,9 @@ pub struct HostConn {
     pub connection: Connection,
     pub ssh: SshTarget,
     pub r#become: Option<BecomeSpec>,
+    /// The target's shell is POSIX (not `ansible_shell_type: powershell` or `cmd`): commands
+    /// may share a long-lived `/bin/sh`.
+    pub posix_shell: bool,
 }
 
 fn var<'a>(vars: &'a Map<String, Value>, names: &[&str]) -> Option<&'a Value> {
@@ -237,11 +240,16 @@ impl HostConn {
         } else {
             None
         };
+        let posix_shell = !matches!(
+            var_str(vars, &["ansible_shell_type"]).as_deref(),
+            Some("powershell" | "cmd")
+        );
         Ok(HostConn {
             name: name.to_string(),
             connection,
             ssh,
             r#become,
+            posix_shell,
         })
     }
 }
@@ -292,7 +300,11 @@ pub fn ssh_settings(config: &Config) -> SshSettings {
 pub async fn connect(conn: &HostConn, settings: Arc<SshSettings>) -> Result<Arc<dyn Transport>> {
     let base: Arc<dyn Transport> = match conn.connection {
         Connection::Local => Arc::new(LocalTransport::new(&conn.name, settings.command_timeout)),
-        Connection::Ssh => SshTransport::connect(&conn.ssh, settings).await?,
+        Connection::Ssh => {
+            let t = SshTransport::connect(&conn.ssh, settings).await?;
+            t.set_posix_shell(conn.posix_shell);
+            t
+        }
     };
     Ok(match &conn.r#become {
         Some(spec) => Arc::new(Become::new(base, spec.clone())),

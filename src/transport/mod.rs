@@ -7,6 +7,7 @@ pub mod connect;
 pub mod known_hosts;
 pub mod local;
 pub mod quote;
+pub mod shell;
 pub mod ssh;
 pub mod ssh_config;
 

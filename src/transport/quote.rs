@@ -49,6 +49,18 @@ pub fn sh_c(script: &str) -> String {
     format!("sh -c {}", quote(script))
 }
 
+/// The script of a command line that is exactly `sh_c(script)`, else `None`. A long-lived
+/// shell runs such a script in its subshell directly instead of starting another `sh`.
+pub fn sh_c_script(cmd: &str) -> Option<String> {
+    let word = cmd.strip_prefix("sh -c ")?;
+    let script = if let Some(inner) = word.strip_prefix('\'').and_then(|w| w.strip_suffix('\'')) {
+        inner.replace("'\\''", "'")
+    } else {
+        word.to_string()
+    };
+    (sh_c(&script) == cmd).then_some(script)
+}
+
 /// A command line built word by word: literal program words and quoted arguments.
 #[derive(Debug, Default, Clone)]
 pub struct Cmd(String);
@@ -81,6 +93,34 @@ impl Cmd {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sh_c_scripts_round_trip_and_nothing_else_is_taken_for_one() {
+        for script in [
+            "true",
+            "echo 'a b'; exit 3",
+            "x='\\''",
+            "",
+            "a\nb",
+            "'",
+            "''",
+        ] {
+            assert_eq!(
+                super::sh_c_script(&super::sh_c(script)).as_deref(),
+                Some(script)
+            );
+        }
+        for cmd in [
+            "sh -c 'a' 'b'",
+            "sh -c 'a'; rm x",
+            "sh -c a b",
+            "sudo sh -c 'a'",
+            "sh -c 'it'\\''s' x",
+            "sh  -c 'a'",
+        ] {
+            assert_eq!(super::sh_c_script(cmd), None, "{cmd}");
+        }
+    }
+
     use super::*;
     use std::process::Command;
 

@@ -1,11 +1,13 @@
-//! The SSH transport on russh: one connection per host, every command on its own channel of
-//! that connection, TCP_NODELAY on, host keys verified against known_hosts by our own
-//! `known_hosts` module, files moved over SFTP and replaced atomically.
+//! The SSH transport on russh: one connection per host; commands run one after another in a
+//! long-lived POSIX shell on a channel of that connection (`shell`), or on a channel of their
+//! own when they need standard input or the target has no POSIX shell; TCP_NODELAY on; host
+//! keys verified against known_hosts by our own `known_hosts` module; files moved over SFTP and
+//! replaced atomically.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -20,12 +22,16 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use super::known_hosts::{self, KnownHosts, Verdict};
 use super::quote::Cmd;
+use super::shell;
 use super::{FileAttrs, OpCounts, Output, Transport};
 use crate::cli::HostKeyChecking;
 use crate::error::{Error, HostErrorKind, Result};
 
 /// OpenSSH's sshd refuses channel opens past `MaxSessions` (default 10); stay below it.
 const MAX_CHANNELS: usize = 8;
+/// Long-lived shells per connection at most (each holds a channel; with the SFTP channel and
+/// the channels of commands that need standard input, the total stays within MaxSessions).
+const MAX_SHELLS: usize = 4;
 /// How often a refused channel open is tried again before giving up.
 const CHANNEL_OPEN_TRIES: u32 = 5;
 /// SFTP write and read chunk; OpenSSH accepts up to 256 KiB, 32 KiB is safe everywhere.
@@ -85,6 +91,8 @@ struct ClientHandler {
     settings: Arc<SshSettings>,
     files: Arc<Vec<KnownHosts>>,
     outcome: Arc<Mutex<Option<(KeyOutcome, String)>>>,
+    /// The TCP socket (a second descriptor), when direct: see `quick_ack`.
+    socket: Arc<Mutex<Option<std::os::fd::OwnedFd>>>,
 }
 
 impl ClientHandler {
@@ -137,6 +145,23 @@ impl ClientHandler {
 
 impl client::Handler for ClientHandler {
     type Error = russh::Error;
+
+    /// The announcement comes right after authentication and asks no reply: see `quick_ack`.
+    async fn openssh_ext_host_keys_announced(
+        &mut self,
+        _keys: Vec<PublicKey>,
+        _session: &mut client::Session,
+    ) -> std::result::Result<(), Self::Error> {
+        if let Some(fd) = self
+            .socket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            quick_ack(fd);
+        }
+        Ok(())
+    }
 
     async fn check_server_key(
         &mut self,
@@ -202,6 +227,13 @@ pub struct SshTransport {
     channels: Semaphore,
     sftp: OnceCell<RawSftpSession>,
     command_timeout: Option<Duration>,
+    /// Idle long-lived shells, ready for the next command.
+    shells: Mutex<Vec<Shell>>,
+    /// Long-lived shells open (idle or busy), shared with each `Shell` so its drop counts.
+    shells_open: Arc<AtomicUsize>,
+    /// Commands go through long-lived shells; off when the target's shell is not POSIX (an
+    /// inventory says so, or the first shell never became ready).
+    use_shells: AtomicBool,
     execs: AtomicU64,
     puts: AtomicU64,
     gets: AtomicU64,
@@ -343,6 +375,8 @@ impl SshTransport {
             ..Default::default()
         });
         let outcome = Arc::new(Mutex::new(None));
+        // A second descriptor of the TCP socket, to ask for an immediate ACK (`quick_ack`).
+        let socket: Arc<Mutex<Option<std::os::fd::OwnedFd>>> = Arc::new(Mutex::new(None));
         let handler = ClientHandler {
             address: target.address.clone(),
             port: target.port,
@@ -350,10 +384,21 @@ impl SshTransport {
             settings: settings.clone(),
             files,
             outcome: outcome.clone(),
+            socket: socket.clone(),
         };
 
         let connected = match &via {
-            None => client::connect(config, (target.address.as_str(), target.port), handler).await,
+            None => {
+                match tokio::net::TcpStream::connect((target.address.as_str(), target.port)).await {
+                    Ok(tcp) => {
+                        let _ = tcp.set_nodelay(true);
+                        *socket.lock().unwrap_or_else(|p| p.into_inner()) =
+                            std::os::fd::AsFd::as_fd(&tcp).try_clone_to_owned().ok();
+                        client::connect_stream(config, tcp, handler).await
+                    }
+                    Err(e) => Err(russh::Error::from(e)),
+                }
+            }
             Some(jump) => {
                 let ch = jump
                     .handle
@@ -394,6 +439,9 @@ impl SshTransport {
             channels: Semaphore::new(MAX_CHANNELS),
             sftp: OnceCell::new(),
             command_timeout: settings.command_timeout,
+            shells: Mutex::new(Vec::new()),
+            shells_open: Arc::new(AtomicUsize::new(0)),
+            use_shells: AtomicBool::new(shells_wanted()),
             execs: AtomicU64::new(0),
             puts: AtomicU64::new(0),
             gets: AtomicU64::new(0),
@@ -459,12 +507,33 @@ impl SshTransport {
         Err(self.fail("the server refused every channel open (MaxSessions?)"))
     }
 
+    /// Whether commands may go through long-lived shells (`false` for targets whose shell is
+    /// not POSIX: PowerShell, cmd).
+    pub fn set_posix_shell(&self, posix: bool) {
+        if !posix {
+            self.use_shells.store(false, Ordering::Relaxed);
+        }
+    }
+
     async fn exec_inner(&self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output> {
         let _permit = self
             .channels
             .acquire()
             .await
             .map_err(|_| self.fail("transport closed"))?;
+        if stdin.is_none()
+            && self.use_shells.load(Ordering::Relaxed)
+            && !shell::needs_own_channel(cmd)
+        {
+            match self.exec_in_shell(cmd).await {
+                Ok(out) => return Ok(out),
+                Err(ShellError::Busy) => {}
+                Err(ShellError::Unavailable) => {
+                    self.use_shells.store(false, Ordering::Relaxed);
+                }
+                Err(ShellError::Failed(e)) => return Err(e),
+            }
+        }
         let mut ch = self.open_channel().await?;
         ch.exec(true, cmd)
             .await
@@ -504,6 +573,108 @@ impl SshTransport {
             return Err(Error::host(&self.name, HostErrorKind::Unreachable, why));
         }
         Ok(out)
+    }
+
+    /// Runs `cmd` in an idle long-lived shell, or a new one. `Unavailable` means the command
+    /// never started (the shell did not come up): the caller runs it on a channel of its own.
+    async fn exec_in_shell(&self, cmd: &str) -> std::result::Result<Output, ShellError> {
+        let idle = self.shells.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut sh = match idle {
+            Some(sh) => sh,
+            None => {
+                if self.shells_open.fetch_add(1, Ordering::AcqRel) >= MAX_SHELLS {
+                    self.shells_open.fetch_sub(1, Ordering::AcqRel);
+                    return Err(ShellError::Busy);
+                }
+                let open = Arc::clone(&self.shells_open);
+                let ch = match self.open_channel().await {
+                    Ok(ch) => ch,
+                    Err(e) => {
+                        open.fetch_sub(1, Ordering::AcqRel);
+                        return Err(ShellError::Failed(e));
+                    }
+                };
+                let sh = Shell {
+                    ch: Some(ch),
+                    nonce: format!("{:016x}", rand::random::<u64>()),
+                    seq: 0,
+                    started: false,
+                    open,
+                };
+                sh.channel()
+                    .exec(true, "exec /bin/sh")
+                    .await
+                    .map_err(|e| ShellError::Failed(self.conn_error("exec", e)))?;
+                sh
+            }
+        };
+        sh.seq += 1;
+        let marker = shell::marker(&sh.nonce, sh.seq);
+        let mut text = String::new();
+        let new_shell = !sh.started;
+        if new_shell {
+            text.push_str(&shell::prelude(&sh.nonce));
+        }
+        text.push_str(&shell::request(&marker, &shell::program(cmd)));
+        sh.channel()
+            .data(text.as_bytes())
+            .await
+            .map_err(|e| ShellError::Failed(self.conn_error("sending a command", e)))?;
+        let mut reply = shell::Reply::new(&sh.nonce, &marker, new_shell);
+        // The shell's own end, when the command ended it (`kill $PPID`): reported as the
+        // command's, as a channel of its own would have.
+        let mut ended: (Option<u32>, Option<String>) = (None, None);
+        while !reply.complete() {
+            let Some(ch) = sh.ch.as_mut() else { break };
+            match ch.wait().await {
+                Some(ChannelMsg::Data { data }) => reply.stdout(&data),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => reply.stderr(&data),
+                Some(ChannelMsg::Failure) => break,
+                Some(
+                    ChannelMsg::Eof
+                    | ChannelMsg::Close
+                    | ChannelMsg::ExitStatus { .. }
+                    | ChannelMsg::ExitSignal { .. },
+                ) if !reply.started() => break,
+                Some(ChannelMsg::ExitStatus { exit_status }) => ended.0 = Some(exit_status),
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    ended.1 = Some(format!("{signal_name:?}").trim_matches('"').to_string());
+                }
+                Some(ChannelMsg::Close) | None => break,
+                Some(_) => {}
+            }
+        }
+        if reply.complete() {
+            sh.started = true;
+            if !reply.trailing() {
+                self.shells
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(sh);
+            }
+            return Ok(reply.output());
+        }
+        if reply.started() && (ended.0.is_some() || ended.1.is_some()) {
+            let mut out = reply.output();
+            out.status = ended.0;
+            out.signal = ended.1;
+            return Ok(out);
+        }
+        if !reply.started() {
+            // No /bin/sh there (a Windows target without the inventory saying so, a restricted
+            // shell): the command never ran.
+            return Err(ShellError::Unavailable);
+        }
+        let why = if self.handle.is_closed() {
+            "the connection closed before the command finished"
+        } else {
+            "the remote shell ended before the command finished"
+        };
+        Err(ShellError::Failed(Error::host(
+            &self.name,
+            HostErrorKind::Unreachable,
+            why,
+        )))
     }
 
     async fn sftp(&self) -> Result<&RawSftpSession> {
@@ -705,6 +876,86 @@ impl SshTransport {
 
 /// When this process's run began (the first connection it opened): a temp file of ours last
 /// written before then was left by an earlier run that was cut short.
+/// Acknowledges what the server sent right after authentication (OpenSSH's `hostkeys-00`
+/// notice, which asks no reply) at once instead of after the 40 ms delayed-ACK timer. sshd
+/// leaves Nagle's algorithm on until a session starts, so until that ACK it holds back the
+/// confirmation of our first channel: without this, every connection's first command took
+/// 40 ms longer than the next ones (measured with paramiko as with russh).
+fn quick_ack(fd: &std::os::fd::OwnedFd) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor we own, an int option and its size.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_QUICKACK,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
+}
+
+/// A long-lived shell on its own channel (see `shell`).
+struct Shell {
+    ch: Option<russh::Channel<client::Msg>>,
+    nonce: String,
+    /// Commands sent so far; each gets its own marker.
+    seq: u64,
+    /// The prelude ran (the ready line arrived).
+    started: bool,
+    open: Arc<AtomicUsize>,
+}
+
+impl Shell {
+    fn channel(&self) -> &russh::Channel<client::Msg> {
+        self.ch
+            .as_ref()
+            .expect("a shell's channel is only taken on drop")
+    }
+}
+
+impl Drop for Shell {
+    /// A shell dropped mid-command (a timeout) or at the end: its channel is closed, so the
+    /// shell on the target reads end-of-file and exits.
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ch) = self.ch.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = ch.close().await;
+                });
+            }
+        }
+    }
+}
+
+enum ShellError {
+    /// Every long-lived shell is busy: use a channel of its own this time.
+    Busy,
+    /// The shell never came up; the command did not start.
+    Unavailable,
+    /// The command started and did not finish, or the connection broke.
+    Failed(Error),
+}
+
+/// `MUSTER_SSH_SHELLS=0` runs every command on a channel of its own (for comparisons and for
+/// targets whose `/bin/sh` misbehaves).
+fn shells_wanted() -> bool {
+    static WANTED: OnceLock<bool> = OnceLock::new();
+    *WANTED.get_or_init(|| {
+        !matches!(
+            std::env::var("MUSTER_SSH_SHELLS").as_deref(),
+            Ok("0") | Ok("no") | Ok("false") | Ok("off")
+        )
+    })
+}
+
 fn run_started() -> std::time::Instant {
     static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
     *STARTED.get_or_init(std::time::Instant::now)
