@@ -390,7 +390,8 @@ impl Module for Cron {
                 let q = quote(f);
                 if a.backup {
                     let script = format!(
-                        "[ -e {q} ] || exit 0; b={q}.$$.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {q} \"$b\" && printf '%s' \"$b\""
+                        "[ -e {q} ] || exit 0; b={b}; cp -p -- {q} \"$b\" && printf '%s' \"$b\"",
+                        b = super::fileops::backup_name(&q)
                     );
                     let b = sysutil::run(ctx, &format!("backing up {f}"), &script, None).await?;
                     if !b.is_empty() {

@@ -130,6 +130,12 @@ impl Probe {
     }
 }
 
+/// `@I uid=U gid=G` without starting `id`: the shell's own effective ids from
+/// /proc/self/status (read by the shell itself, so "self" is the shell), else `id` (BSD, macOS).
+const IDS: &str = "if [ -r /proc/self/status ]; then u=; g=; while read -r k r e x; do \
+                   case $k in Uid:) u=$e;; Gid:) g=$e; break;; esac; done </proc/self/status; \
+                   printf '@I uid=%s gid=%s\\n' \"$u\" \"$g\"; else printf '@I '; id; fi";
+
 const GNU_FMT: &str = "%f|%u|%g|%s|%X|%Y|%Z|%i|%d|%h|%U|%G";
 const BSD_FMT: &str = "%Xp|%u|%g|%z|%a|%m|%c|%i|%d|%l|%Su|%Sg";
 
@@ -160,10 +166,16 @@ pub fn probe_script(
         "F={}; B={}\n\
          st() {{ stat -c \"$F\" -- \"$1\" 2>/dev/null || stat -f \"$B\" -- \"$1\" 2>/dev/null; }}\n\
          stL() {{ stat -L -c \"$F\" -- \"$1\" 2>/dev/null || stat -L -f \"$B\" -- \"$1\" 2>/dev/null; }}\n\
-         printf '@U '; umask; printf '@I '; id\n",
+         h0=\n\
+         printf '@U '; umask\n{IDS}\n",
         quote(GNU_FMT),
         quote(BSD_FMT)
     ));
+    // The hash of probe 0, computed once when both its checksum and its content are asked.
+    let shared_hash = matches!(
+        content,
+        ContentWant::IfDiffers(_) | ContentWant::IfDiffersOrInDir(..)
+    ) && reqs.first().and_then(|r| r.checksum.as_deref()) == Some("sha1");
     for (i, r) in reqs.iter().enumerate() {
         s.push_str(&format!("p={}\n", quote(&r.path)));
         s.push_str("if [ -e \"$p\" ] || [ -L \"$p\" ]; then\n");
@@ -184,9 +196,15 @@ pub fn probe_script(
         }
         if let Some(alg) = &r.checksum {
             let h = hash_cmd(alg)?;
-            s.push_str(&format!(
-                "  [ -f \"$p\" ] && [ -r \"$p\" ] && {{ printf '@H{i} '; {h} < \"$p\" || echo; }}\n"
-            ));
+            if i == 0 && shared_hash {
+                s.push_str(&format!(
+                    "  [ -f \"$p\" ] && [ -r \"$p\" ] && {{ h0=$({h} < \"$p\"); printf '@H0 %s\\n' \"$h0\"; }}\n"
+                ));
+            } else {
+                s.push_str(&format!(
+                    "  [ -f \"$p\" ] && [ -r \"$p\" ] && {{ printf '@H{i} '; {h} < \"$p\" || echo; }}\n"
+                ));
+            }
         }
         if r.access {
             s.push_str(&format!(
@@ -209,13 +227,16 @@ pub fn probe_script(
                 "if [ -f {p} ]; then printf '@D\\n'; cat -- {p}; fi\n"
             )),
             ContentWant::IfDiffers(sha) | ContentWant::IfDiffersOrInDir(sha, _) => {
+                // In sync (the usual case on a rerun) costs one hash and nothing else: the
+                // size is looked at only when the content differs.
                 s.push_str(&format!("c={p}\n"));
                 if let ContentWant::IfDiffersOrInDir(_, inside) = content {
-                    s.push_str(&format!("[ -d \"$c\" ] && c={}\n", quote(inside)));
+                    s.push_str(&format!("[ -d \"$c\" ] && c={} && h0=\n", quote(inside)));
                 }
                 s.push_str(&format!(
-                    "if [ -f \"$c\" ] && [ -r \"$c\" ] && [ \"$(wc -c < \"$c\")\" -le {DIFF_MAX} ]; \
-                     then case \"$({h} < \"$c\")\" in {sha}*) ;; *) printf '@D\\n'; cat -- \"$c\";; esac; fi\n",
+                    "if [ -f \"$c\" ] && [ -r \"$c\" ]; then [ -n \"$h0\" ] || h0=$({h} < \"$c\"); \
+                     case \"$h0\" in {sha}*) ;; *) [ \"$(wc -c < \"$c\")\" -le {DIFF_MAX} ] && \
+                     {{ printf '@D\\n'; cat -- \"$c\"; }};; esac; fi\n",
                     h = hash_cmd("sha1")?,
                     sha = quote(sha)
                 ))
@@ -376,6 +397,16 @@ pub fn parse_probe(out: &[u8], reqs: &[ProbeReq]) -> std::result::Result<Probe, 
 }
 
 /// An error on this host, in the words of the module.
+/// The shell expression of a backup's name beside the quoted path `q`: Ansible's
+/// `PATH.PID.YYYY-MM-DD@HH:MM:SS~`, with a random number where Ansible has its module's PID
+/// (commands share a long-lived shell, so `$$` would be the same for every backup of a run).
+pub fn backup_name(q: &str) -> String {
+    format!(
+        "{q}.{}.$(date +%Y-%m-%d@%H:%M:%S)~",
+        rand::random_range(10_000..4_000_000u32)
+    )
+}
+
 pub fn fail(ctx: &ModuleCtx<'_>, msg: impl Into<String>) -> Error {
     Error::host(ctx.host, HostErrorKind::Failed, msg)
 }
@@ -692,7 +723,8 @@ pub async fn apply_write(ctx: &ModuleCtx<'_>, w: &WritePlan) -> Result<Option<St
     }
     let backup = if w.backup {
         format!(
-            "if [ -e {q} ]; then b={q}.$$.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {q} \"$b\" || exit 1; printf '%s\\n' \"$b\"; fi\n"
+            "if [ -e {q} ]; then b={b}; cp -p -- {q} \"$b\" || exit 1; printf '%s\\n' \"$b\"; fi\n",
+            b = backup_name(&q)
         )
     } else {
         String::new()

@@ -363,8 +363,9 @@ impl Module for Mount {
         if let Some(text) = st.get("text").and_then(Value::as_str) {
             if a.backup {
                 let script = format!(
-                    "f={}; [ -e \"$f\" ] || exit 0; b=\"$f.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$f\" \"$b\" && printf '%s' \"$b\"",
-                    quote(&a.fstab)
+                    "f={}; [ -e \"$f\" ] || exit 0; b={}; cp -p -- \"$f\" \"$b\" && printf '%s' \"$b\"",
+                    quote(&a.fstab),
+                    super::fileops::backup_name("\"$f\"")
                 );
                 let b =
                     sysutil::run(ctx, &format!("backing up {}", a.fstab), &script, None).await?;
