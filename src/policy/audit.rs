@@ -267,7 +267,9 @@ impl AuditCtx {
             Probes(Box<dyn checks::Check>, Vec<Probe>),
             Module(Box<dyn crate::modules::Module>),
         }
-        let mut plans: Vec<(&Control, Value, Plan)> = Vec::new();
+        // Every control of a policy shares its variables (facts, packages...): a copy each
+        // was most of an audit's memory per host in flight.
+        let mut plans: Vec<(&Control, Arc<Value>, Plan)> = Vec::new();
         for policy in &self.policies {
             let mut vars = Map::new();
             let pv = Value::Object(base.clone());
@@ -283,7 +285,7 @@ impl AuditCtx {
                 vars.insert(k.clone(), rendered);
             }
             vars.extend(base.clone());
-            let vars = Value::Object(vars);
+            let vars = Arc::new(Value::Object(vars));
             for c in &policy.controls {
                 let origin =
                     Origin::new(&c.loc.file, c.loc.line, c.loc.col).with_task(c.id.clone());
@@ -304,7 +306,7 @@ impl AuditCtx {
                             skip = Some(String::new());
                             plans.push((
                                 c,
-                                vars.clone(),
+                                Arc::clone(&vars),
                                 Plan::Done(Finding::error(format!(
                                     "condition failed: {}",
                                     e.render()
@@ -317,7 +319,7 @@ impl AuditCtx {
                 match skip {
                     Some(s) if s.is_empty() => continue,
                     Some(s) => {
-                        plans.push((c, vars.clone(), Plan::Done(Finding::skip(s))));
+                        plans.push((c, Arc::clone(&vars), Plan::Done(Finding::skip(s))));
                         continue;
                     }
                     None => {}
@@ -325,7 +327,7 @@ impl AuditCtx {
                 let args = match self.templar.render_value(&c.args, &vars, &origin) {
                     Ok(a) => a,
                     Err(e) => {
-                        plans.push((c, vars.clone(), Plan::Done(Finding::error(e.render()))));
+                        plans.push((c, Arc::clone(&vars), Plan::Done(Finding::error(e.render()))));
                         continue;
                     }
                 };
@@ -349,7 +351,7 @@ impl AuditCtx {
                 } else {
                     Plan::Done(Finding::error(format!("unknown check kind `{}`", c.kind)))
                 };
-                plans.push((c, vars.clone(), plan));
+                plans.push((c, Arc::clone(&vars), plan));
             }
         }
 
