@@ -29,8 +29,9 @@ use crate::error::{Error, HostErrorKind, Result};
 
 /// OpenSSH's sshd refuses channel opens past `MaxSessions` (default 10); stay below it.
 const MAX_CHANNELS: usize = 8;
-/// Long-lived shells per connection at most (each holds a channel; with the SFTP channel and
-/// the channels of commands that need standard input, the total stays within MaxSessions).
+/// Long-lived shells per connection at most. Each holds one of the MAX_CHANNELS places for as
+/// long as it lives, so shells, commands on channels of their own and the SFTP channel stay
+/// within MaxSessions together, and half the places are always left to the latter.
 const MAX_SHELLS: usize = 4;
 /// How often a refused channel open is tried again before giving up.
 const CHANNEL_OPEN_TRIES: u32 = 5;
@@ -152,13 +153,9 @@ impl client::Handler for ClientHandler {
         _keys: Vec<PublicKey>,
         _session: &mut client::Session,
     ) -> std::result::Result<(), Self::Error> {
-        if let Some(fd) = self
-            .socket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-        {
-            quick_ack(fd);
+        // Once: the second descriptor is closed right after (one descriptor per host, not two).
+        if let Some(fd) = self.socket.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            quick_ack(&fd);
         }
         Ok(())
     }
@@ -224,9 +221,14 @@ pub struct SshTransport {
     handle: Handle<ClientHandler>,
     /// The connection this one tunnels through (ProxyJump); kept alive as long as this one.
     _via: Option<Arc<SshTransport>>,
-    channels: Semaphore,
+    /// Channels in use: each command on a channel of its own holds one while it runs, each
+    /// long-lived shell one for as long as it lives (idle or not).
+    channels: Arc<Semaphore>,
     sftp: OnceCell<RawSftpSession>,
     command_timeout: Option<Duration>,
+    /// The handler's second descriptor of the socket, closed once the first channel is open
+    /// (when the server never announced its host keys, the notice `quick_ack` waits for).
+    socket: Arc<Mutex<Option<std::os::fd::OwnedFd>>>,
     /// Idle long-lived shells, ready for the next command.
     shells: Mutex<Vec<Shell>>,
     /// Long-lived shells open (idle or busy), shared with each `Shell` so its drop counts.
@@ -436,9 +438,10 @@ impl SshTransport {
             name: target.name.clone(),
             handle,
             _via: via,
-            channels: Semaphore::new(MAX_CHANNELS),
+            channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
             sftp: OnceCell::new(),
             command_timeout: settings.command_timeout,
+            socket,
             shells: Mutex::new(Vec::new()),
             shells_open: Arc::new(AtomicUsize::new(0)),
             use_shells: AtomicBool::new(shells_wanted()),
@@ -495,7 +498,11 @@ impl SshTransport {
         let mut delay = Duration::from_millis(20);
         for attempt in 1..=CHANNEL_OPEN_TRIES {
             match self.handle.channel_open_session().await {
-                Ok(ch) => return Ok(ch),
+                Ok(ch) => {
+                    // The server answers in order: any host-key notice came before this.
+                    self.socket.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    return Ok(ch);
+                }
                 Err(russh::Error::ChannelOpenFailure(reason)) if attempt < CHANNEL_OPEN_TRIES => {
                     let _ = reason;
                     tokio::time::sleep(delay).await;
@@ -516,11 +523,6 @@ impl SshTransport {
     }
 
     async fn exec_inner(&self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output> {
-        let _permit = self
-            .channels
-            .acquire()
-            .await
-            .map_err(|_| self.fail("transport closed"))?;
         if stdin.is_none()
             && self.use_shells.load(Ordering::Relaxed)
             && !shell::needs_own_channel(cmd)
@@ -534,6 +536,11 @@ impl SshTransport {
                 Err(ShellError::Failed(e)) => return Err(e),
             }
         }
+        let _permit = self
+            .channels
+            .acquire()
+            .await
+            .map_err(|_| self.fail("transport closed"))?;
         let mut ch = self.open_channel().await?;
         ch.exec(true, cmd)
             .await
@@ -587,6 +594,13 @@ impl SshTransport {
                     return Err(ShellError::Busy);
                 }
                 let open = Arc::clone(&self.shells_open);
+                let permit = match Arc::clone(&self.channels).acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => {
+                        open.fetch_sub(1, Ordering::AcqRel);
+                        return Err(ShellError::Failed(self.fail("transport closed")));
+                    }
+                };
                 let ch = match self.open_channel().await {
                     Ok(ch) => ch,
                     Err(e) => {
@@ -600,6 +614,7 @@ impl SshTransport {
                     seq: 0,
                     started: false,
                     open,
+                    _permit: permit,
                 };
                 sh.channel()
                     .exec(true, "exec /bin/sh")
@@ -910,6 +925,8 @@ struct Shell {
     /// The prelude ran (the ready line arrived).
     started: bool,
     open: Arc<AtomicUsize>,
+    /// Its place among the connection's channels, given back when it is dropped.
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Shell {
