@@ -65,7 +65,8 @@ pub struct Common {
         value_name = "SECS"
     )]
     pub connect_timeout: f64,
-    /// Seconds a single remote command may run (0 = no limit).
+    /// Seconds a single remote command may run, and an SFTP request of a file transfer may wait
+    /// for its answer (0 = no limit for commands; transfers then wait up to an hour).
     #[arg(
         long = "timeout",
         global = true,

@@ -493,6 +493,77 @@ fn interrupted_upload_leaves_the_old_file_intact() {
     assert_eq!(temps(), want, "{out}");
 }
 
+/// A host that stalls in the middle of an upload: every SFTP request must be answered within
+/// `--timeout`, so the transfer fails then instead of waiting (before: up to an hour), the
+/// other host finishes, and the target still holds the old file.
+#[test]
+fn stalled_upload_fails_within_the_timeout() {
+    let old = noise(64 * 1024, 3);
+    let fleet = Fleet::start(vec![
+        HostSpec::new("host1", Profile::Debian).file("/srv/big.bin", old.clone(), 0o644),
+        HostSpec::new("host2", Profile::Debian),
+    ]);
+    let new = noise(64 * 1024 * 1024, 5);
+    let src = fleet.dir().join("big.bin");
+    std::fs::write(&src, &new).unwrap();
+    let pb = write(
+        fleet.dir(),
+        "big.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: big\n      copy:\n        \
+             src: {}\n        dest: /srv/big.bin\n        mode: \"0644\"\n",
+            src.display()
+        ),
+    );
+    let temp = || {
+        std::fs::metadata(
+            fleet
+                .host("host1")
+                .upper_root()
+                .join("srv")
+                .join(".big.bin.muster.tmp"),
+        )
+        .ok()
+        .map(|m| m.len())
+    };
+    let p = Proc::spawn(muster(
+        &fleet,
+        &["--timeout", "2", "apply", s(&pb), "--format", "json"],
+    ));
+    wait_for("the upload to start", Duration::from_secs(30), || {
+        temp().is_some_and(|n| n > 1024 * 1024)
+    });
+    fleet.sigstop("host1");
+    let stalled = Instant::now();
+    let done = p.finish(Duration::from_secs(60));
+    let after_stall = stalled.elapsed();
+    fleet.sigcont("host1");
+    let out = done.show();
+    assert_eq!(done.code, Some(3), "{out}");
+    assert!(
+        after_stall < Duration::from_secs(8),
+        "{after_stall:?} after the stall: {out}"
+    );
+    let events = done.events();
+    let r = results(&events, "host1", Some("big"));
+    assert_eq!(r.len(), 1, "{out}");
+    assert_eq!(r[0]["status"], "failed", "{out}");
+    assert!(
+        r[0]["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no answer within 2s (--timeout)"),
+        "{out}"
+    );
+    assert_eq!(recap(&events)["host2"]["changed"], 1, "{out}");
+    assert!(fleet.upper_file("host2", "/srv/big.bin").as_deref() == Some(&new[..]));
+    assert!(
+        fleet.upper_file("host1", "/srv/big.bin").as_ref() == Some(&old),
+        "/srv/big.bin is no longer the old file"
+    );
+    eprintln!("stalled upload: failed {after_stall:?} after the stall");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. A changed host key stops the host before any command runs on it
 

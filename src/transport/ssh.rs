@@ -479,6 +479,17 @@ impl SshTransport {
         if matches!(e, russh_sftp::client::error::Error::Status(_)) {
             return Err(self.fail(format!("{}: {e}", what())));
         }
+        if matches!(e, russh_sftp::client::error::Error::Timeout) {
+            return Err(Error::host(
+                &self.name,
+                HostErrorKind::Timeout,
+                format!(
+                    "{}: no answer within {}s (--timeout)",
+                    what(),
+                    sftp_request_timeout(self.command_timeout)
+                ),
+            ));
+        }
         // The SFTP channel learns of the loss before the connection's handle does.
         for _ in 0..50 {
             if self.handle.is_closed() {
@@ -700,7 +711,10 @@ impl SshTransport {
                     .await
                     .map_err(|e| self.conn_error("sftp subsystem request", e))?;
                 let s = RawSftpSession::new(ch.into_stream());
-                s.set_timeout(3600);
+                // Each request (a 32 KiB write, a stat, a rename) must be answered within
+                // `--timeout`, so a host that stalls in the middle of a transfer fails it then;
+                // without `--timeout`, within an hour.
+                s.set_timeout(sftp_request_timeout(self.command_timeout));
                 self.sftp_ok(s.init().await, || "sftp init".to_string())
                     .await?;
                 Ok(s)
@@ -914,6 +928,15 @@ fn quick_ack(fd: &std::os::fd::OwnedFd) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = fd;
+}
+
+/// Seconds an SFTP request may wait for its answer: `--timeout` rounded up to whole seconds
+/// (what the SFTP client counts in), else an hour.
+fn sftp_request_timeout(command_timeout: Option<Duration>) -> u64 {
+    match command_timeout {
+        Some(t) => t.as_secs_f64().ceil().max(1.0) as u64,
+        None => 3600,
+    }
 }
 
 /// A long-lived shell on its own channel (see `shell`).
