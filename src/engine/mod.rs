@@ -146,6 +146,24 @@ struct PlayCtx<'a> {
     /// Set when the play is cut short: Some(true) by any_errors_fatal/max_fail_percentage
     /// (no handlers, no later batches, the run ends), Some(false) by `meta: end_play`.
     abort: Mutex<Option<bool>>,
+    /// The play's host lists as variables, made once per task (see `HostLists`).
+    lists: Mutex<Option<Arc<HostLists>>>,
+}
+
+/// `ansible_play_hosts`, `ansible_play_batch` and `ansible_play_hosts_all` as of the start of
+/// the current task, as Ansible's linear strategy has them: built once per task rather than
+/// once per host and task (which locked every host of the play for every host, O(hosts²)).
+struct HostLists {
+    play_up: Value,
+    batch_up: Value,
+    all: Value,
+}
+
+impl PlayCtx<'_> {
+    /// Forgets the host lists: the next variables are built from the hosts' state now.
+    fn task_starts(&self) {
+        *self.lists.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 /// The outcome of one task (or item) on one host.
@@ -474,6 +492,7 @@ impl Engine {
                 hosts: batch.clone(),
                 play_hosts: names.clone(),
                 abort: Mutex::new(None),
+                lists: Mutex::new(None),
             };
             let hrefs: Vec<HostRef> = batch.iter().filter_map(|n| self.host(n)).collect();
             let down = |h: &HostRef| {
@@ -745,6 +764,7 @@ impl Engine {
     ) -> futures::future::BoxFuture<'a, ()> {
         Box::pin(async move {
             for task in tasks {
+                pc.task_starts();
                 let active: Vec<HostRef> =
                     hosts.iter().filter(|h| self.active(h)).cloned().collect();
                 if active.is_empty() {
@@ -1165,6 +1185,7 @@ impl Engine {
     }
 
     async fn flush_handlers(&self, pc: &PlayCtx<'_>, hosts: &[HostRef]) {
+        pc.task_starts();
         let handlers = pc
             .handlers
             .lock()
@@ -1208,25 +1229,42 @@ impl Engine {
     /// levels we have): role defaults, inventory, facts, play vars, vars_files, role vars,
     /// block and task vars, set_fact/register/include_vars, role params, include params,
     /// extra vars; then magic variables.
-    fn vars_for(&self, h: &HostRef, pc: &PlayCtx<'_>, task: Option<&Task>, inh: &Inherit) -> Value {
-        // Hosts still in the play (Ansible leaves failed and unreachable ones out), read
-        // before this host's lock is taken (never two host locks at once).
-        let up = |names: &[String]| -> Vec<String> {
-            names
-                .iter()
-                .filter(|n| match self.host(n) {
-                    Some(o) if Arc::ptr_eq(&o, h) => true,
-                    Some(o) => {
-                        let o = lock(&o);
-                        !o.failed && !o.unreachable
-                    }
-                    None => false,
-                })
-                .cloned()
-                .collect()
+    /// The play's host lists as of this task's start (`HostLists`), built by the first host
+    /// that asks. Hosts still in the play: Ansible leaves failed and unreachable ones out. Read
+    /// before the asking host's lock is taken (never two host locks at once); the asking host
+    /// counts as up, as the host a task runs on always does.
+    fn host_lists(&self, pc: &PlayCtx<'_>, h: &HostRef) -> Arc<HostLists> {
+        let mut cached = pc.lists.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = cached.as_ref() {
+            return Arc::clone(l);
+        }
+        let up = |names: &[String]| -> Value {
+            Value::Array(
+                names
+                    .iter()
+                    .filter(|n| match self.host(n) {
+                        Some(o) if Arc::ptr_eq(&o, h) => true,
+                        Some(o) => {
+                            let o = lock(&o);
+                            !o.failed && !o.unreachable
+                        }
+                        None => false,
+                    })
+                    .map(|n| Value::String(n.clone()))
+                    .collect(),
+            )
         };
-        let play_up = up(&pc.play_hosts);
-        let batch_up = up(&pc.hosts);
+        let lists = Arc::new(HostLists {
+            play_up: up(&pc.play_hosts),
+            batch_up: up(&pc.hosts),
+            all: json!(pc.play_hosts),
+        });
+        *cached = Some(Arc::clone(&lists));
+        lists
+    }
+
+    fn vars_for(&self, h: &HostRef, pc: &PlayCtx<'_>, task: Option<&Task>, inh: &Inherit) -> Value {
+        let lists = self.host_lists(pc, h);
         let s = lock(h);
         let mut v = Map::new();
         // Which keys came last from a user's file (may hold templates, expanded lazily as
@@ -1302,10 +1340,10 @@ impl Engine {
         v.insert("playbook_dir".into(), json!(absolute(&pc.dir)));
         v.insert("ansible_check_mode".into(), json!(self.opts.check));
         v.insert("ansible_diff_mode".into(), json!(self.opts.diff));
-        v.insert("ansible_play_hosts".into(), json!(play_up));
-        v.insert("ansible_play_hosts_all".into(), json!(pc.play_hosts));
-        v.insert("ansible_play_batch".into(), json!(batch_up));
-        v.insert("play_hosts".into(), json!(batch_up));
+        v.insert("ansible_play_hosts".into(), lists.play_up.clone());
+        v.insert("ansible_play_hosts_all".into(), lists.all.clone());
+        v.insert("ansible_play_batch".into(), lists.batch_up.clone());
+        v.insert("play_hosts".into(), lists.batch_up.clone());
         v.insert("ansible_play_name".into(), json!(pc.play.name));
         v.insert(
             "ansible_run_tags".into(),
