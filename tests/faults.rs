@@ -197,6 +197,43 @@ fn recap(events: &[Value]) -> BTreeMap<String, Value> {
 }
 
 /// The file names in `abs_dir` on the host, as the host sees them (merged overlay view).
+/// Freezes `host` (SIGSTOP, left frozen) while `p` runs, and waits up to `limit` for the run
+/// to end: the run, and how long after the freeze it ended.
+fn freeze_until_done(fleet: &Fleet, host: &str, p: Proc, limit: Duration) -> (Done, Duration) {
+    fleet.sigstop(host);
+    let stalled = Instant::now();
+    let done = p.finish(limit);
+    (done, stalled.elapsed())
+}
+
+/// `task` has exactly one result on `host`: failed, its message holding `why`.
+fn assert_failed_once(events: &[Value], host: &str, task: &str, why: &str, out: &str) {
+    let r = results(events, host, Some(task));
+    assert_eq!(r.len(), 1, "{out}");
+    assert_eq!(r[0]["status"], "failed", "{out}");
+    assert!(
+        r[0]["msg"].as_str().unwrap_or_default().contains(why),
+        "no `{why}` in the reason: {out}"
+    );
+}
+
+/// `new` as the controller file big.bin, and a playbook (task `big`) that copies it to every
+/// host's /srv/big.bin: the file's path and the playbook's.
+fn big_copy_playbook(fleet: &Fleet, new: &[u8]) -> (PathBuf, PathBuf) {
+    let src = fleet.dir().join("big.bin");
+    std::fs::write(&src, new).unwrap();
+    let pb = write(
+        fleet.dir(),
+        "big.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: big\n      copy:\n        \
+             src: {}\n        dest: /srv/big.bin\n        mode: \"0644\"\n",
+            src.display()
+        ),
+    );
+    (src, pb)
+}
+
 fn ls(fleet: &Fleet, host: &str, abs_dir: &str) -> Vec<String> {
     let out = fleet.exec_on(host, &format!("ls -A {abs_dir}"));
     assert!(out.status.success(), "{out:?}");
@@ -308,10 +345,7 @@ fn host_stalls_and_the_command_timeout_fires() {
         Duration::from_secs(20),
         || fleet.upper_file("host2", "/srv/slow-started").is_some(),
     );
-    fleet.sigstop("host2");
-    let stalled = Instant::now();
-    let done = p.finish(Duration::from_secs(30));
-    let after_stall = stalled.elapsed();
+    let (done, after_stall) = freeze_until_done(&fleet, "host2", p, Duration::from_secs(30));
     let out = done.show();
     assert_eq!(done.code, Some(3), "{out}");
     // The timeout (2 s) plus a small margin, counted from the stall.
@@ -320,16 +354,7 @@ fn host_stalls_and_the_command_timeout_fires() {
         "{after_stall:?}: {out}"
     );
     let events = done.events();
-    let r = results(&events, "host2", Some("slow"));
-    assert_eq!(r.len(), 1, "{out}");
-    assert_eq!(r[0]["status"], "failed", "{out}");
-    assert!(
-        r[0]["msg"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("timed out after 2s"),
-        "no timeout reason: {out}"
-    );
+    assert_failed_once(&events, "host2", "slow", "timed out after 2s", &out);
     let stats = recap(&events);
     assert_eq!(stats["host2"]["failed"], 1, "{out}");
     for h in ["host1", "host3"] {
@@ -395,17 +420,7 @@ fn interrupted_upload_leaves_the_old_file_intact() {
         0o644,
     )]);
     let new = noise(64 * 1024 * 1024, 11);
-    let src = fleet.dir().join("big.bin");
-    std::fs::write(&src, &new).unwrap();
-    let pb = write(
-        fleet.dir(),
-        "big.yml",
-        &format!(
-            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: big\n      copy:\n        \
-             src: {}\n        dest: /srv/big.bin\n        mode: \"0644\"\n",
-            src.display()
-        ),
-    );
+    let (src, pb) = big_copy_playbook(&fleet, &new);
     // muster's temp file for /srv/big.bin (src/transport/ssh.rs: one name per path).
     const TEMP: &str = ".big.bin.muster.tmp";
     let temp_size = || {
@@ -504,17 +519,7 @@ fn stalled_upload_fails_within_the_timeout() {
         HostSpec::new("host2", Profile::Debian),
     ]);
     let new = noise(64 * 1024 * 1024, 5);
-    let src = fleet.dir().join("big.bin");
-    std::fs::write(&src, &new).unwrap();
-    let pb = write(
-        fleet.dir(),
-        "big.yml",
-        &format!(
-            "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: big\n      copy:\n        \
-             src: {}\n        dest: /srv/big.bin\n        mode: \"0644\"\n",
-            src.display()
-        ),
-    );
+    let (_, pb) = big_copy_playbook(&fleet, &new);
     let temp = || {
         std::fs::metadata(
             fleet
@@ -533,10 +538,7 @@ fn stalled_upload_fails_within_the_timeout() {
     wait_for("the upload to start", Duration::from_secs(30), || {
         temp().is_some_and(|n| n > 1024 * 1024)
     });
-    fleet.sigstop("host1");
-    let stalled = Instant::now();
-    let done = p.finish(Duration::from_secs(60));
-    let after_stall = stalled.elapsed();
+    let (done, after_stall) = freeze_until_done(&fleet, "host1", p, Duration::from_secs(60));
     fleet.sigcont("host1");
     let out = done.show();
     assert_eq!(done.code, Some(3), "{out}");
@@ -545,15 +547,12 @@ fn stalled_upload_fails_within_the_timeout() {
         "{after_stall:?} after the stall: {out}"
     );
     let events = done.events();
-    let r = results(&events, "host1", Some("big"));
-    assert_eq!(r.len(), 1, "{out}");
-    assert_eq!(r[0]["status"], "failed", "{out}");
-    assert!(
-        r[0]["msg"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("no answer within 2s (--timeout)"),
-        "{out}"
+    assert_failed_once(
+        &events,
+        "host1",
+        "big",
+        "no answer within 2s (--timeout)",
+        &out,
     );
     assert_eq!(recap(&events)["host2"]["changed"], 1, "{out}");
     assert!(fleet.upper_file("host2", "/srv/big.bin").as_deref() == Some(&new[..]));
