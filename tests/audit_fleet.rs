@@ -3,6 +3,8 @@
 
 mod fleet;
 
+use fleet::show;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -17,15 +19,6 @@ fn data(p: &str) -> PathBuf {
 
 fn muster(fleet: &Fleet, args: &[&str]) -> Output {
     fleet.run(args)
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn schema_check(report: &Value) {

@@ -7,6 +7,8 @@
 
 mod fleet;
 
+use fleet::show;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Instant;
@@ -24,15 +26,6 @@ fn repo(p: &str) -> PathBuf {
 
 fn muster(fleet: &Fleet, args: &[&str]) -> Output {
     fleet.run(args)
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn schema_check(report: &Value) {

@@ -4,18 +4,9 @@
 
 mod fleet;
 
-use std::process::Output;
+use fleet::show;
 
 use fleet::Fleet;
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn hostile_values_land_literally_in_paths_lines_content_and_commands() {
@@ -62,16 +53,19 @@ multi: "first line\nsecond $(touch /tmp/pwned4) `touch /tmp/pwned5`\n"
 "#,
     )
     .unwrap();
-    let out = fleet
-        .muster()
-        .current_dir(&dir)
-        .arg("-i")
-        .arg(fleet.inventory())
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .args(["apply", "site.yml"])
-        .output()
-        .unwrap();
+    let run = |verb: &str| {
+        fleet
+            .muster()
+            .current_dir(&dir)
+            .arg("-i")
+            .arg(fleet.inventory())
+            .arg("--known-hosts")
+            .arg(fleet.known_hosts())
+            .args([verb, "site.yml"])
+            .output()
+            .unwrap()
+    };
+    let out = run("apply");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let name = r#"it's "x" $(touch /tmp/pwned1) `touch /tmp/pwned2` * ?; rm -rf /*"#;
     let line = r#"k = $(id) `id` 'q' "dq" \n * ; touch /tmp/pwned3"#;
@@ -98,15 +92,6 @@ multi: "first line\nsecond $(touch /tmp/pwned4) `touch /tmp/pwned5`\n"
     assert_eq!(text.matches("No such file").count(), 5, "{text}");
     assert!(!std::path::Path::new("/tmp/pwned1").exists());
     // And a rerun is in sync: the values are compared as text too.
-    let out = fleet
-        .muster()
-        .current_dir(&dir)
-        .arg("-i")
-        .arg(fleet.inventory())
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .args(["check", "site.yml"])
-        .output()
-        .unwrap();
+    let out = run("check");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }

@@ -6,6 +6,8 @@
 
 mod fleet;
 
+use fleet::show;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -31,15 +33,6 @@ fn muster(fleet: &Fleet, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run muster")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 // ---- Prometheus textfile lines ----

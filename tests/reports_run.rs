@@ -5,21 +5,13 @@
 
 mod fleet;
 
+use fleet::show;
+
 use std::collections::BTreeSet;
-use std::process::Output;
 
 use fleet::junit::parse_junit;
 use fleet::Fleet;
 use serde_json::Value;
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 const PLAYBOOK: &str = r#"- name: baseline
   hosts: all

@@ -4,9 +4,10 @@
 
 mod fleet;
 
+use fleet::show;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use fleet::Fleet;
 use serde_json::Value;
@@ -15,15 +16,6 @@ fn data(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
         .join(p)
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn names(report: &Value) -> Vec<String> {

@@ -1303,3 +1303,13 @@ pub fn ansible_tool(tool: &str) -> PathBuf {
     );
     bin
 }
+
+/// A finished process's exit code, stdout and stderr, for an assertion's message.
+pub fn show(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
