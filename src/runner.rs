@@ -210,6 +210,9 @@ where
             }
         }
     }
+    // Commands Ctrl-C cut short are ended on their hosts before the reports are written and
+    // the process exits (bounded: a frozen host does not hold the exit up for long).
+    crate::transport::ssh::settle_abandoned(Duration::from_secs(3)).await;
     runs.into_iter()
         .enumerate()
         .map(|(i, r)| {

@@ -196,7 +196,6 @@ fn recap(events: &[Value]) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// The file names in `abs_dir` on the host, as the host sees them (merged overlay view).
 /// Freezes `host` (SIGSTOP, left frozen) while `p` runs, and waits up to `limit` for the run
 /// to end: the run, and how long after the freeze it ended.
 fn freeze_until_done(fleet: &Fleet, host: &str, p: Proc, limit: Duration) -> (Done, Duration) {
@@ -234,6 +233,7 @@ fn big_copy_playbook(fleet: &Fleet, new: &[u8]) -> (PathBuf, PathBuf) {
     (src, pb)
 }
 
+/// The file names in `abs_dir` on the host, as the host sees them (merged overlay view).
 fn ls(fleet: &Fleet, host: &str, abs_dir: &str) -> Vec<String> {
     let out = fleet.exec_on(host, &format!("ls -A {abs_dir}"));
     assert!(out.status.success(), "{out:?}");
@@ -255,6 +255,39 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     v.truncate(len);
     v
+}
+
+/// The processes on this machine (the fleet's hosts share its process table) whose command
+/// line is exactly `cmdline`: a command muster left running on a host shows up here.
+fn running(cmdline: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let words: Vec<String> = c
+                    .split(|b| *b == 0)
+                    .filter(|w| !w.is_empty())
+                    .map(|w| String::from_utf8_lossy(w).into_owned())
+                    .collect();
+                words.join(" ") == cmdline
+            })
+        })
+        .collect()
+}
+
+/// Waits (a little) for every process running exactly `cmdline` to be gone.
+fn assert_gone(cmdline: &str, out: &str) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !running(cmdline).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "`{cmdline}` still runs on the target after muster ended: pids {:?}\n{out}",
+            running(cmdline)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn sigint(pid: i32) {
@@ -885,7 +918,7 @@ fn ctrl_c_writes_the_partial_report_and_exits_130() {
         "long.yml",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: first\n      \
          command: touch /srv/first\n    - name: long\n      \
-         shell: touch /srv/long-started; sleep 30\n    - name: never\n      \
+         shell: touch /srv/long-started; sleep 30.25\n    - name: never\n      \
          command: touch /srv/never\n",
     );
     let p = Proc::spawn(muster(&fleet, &["apply", s(&pb), "--format", "json"]));
@@ -917,6 +950,8 @@ fn ctrl_c_writes_the_partial_report_and_exits_130() {
         );
         assert!(fleet.upper_file(h, "/srv/never").is_none(), "{h}");
     }
+    // Ctrl-C ended the commands in flight on the hosts, not only muster's wait for them.
+    assert_gone("sleep 30.25", &out);
     eprintln!("apply: exit 130 {after:?} after SIGINT");
 
     // The text recap too.
@@ -939,4 +974,108 @@ fn ctrl_c_writes_the_partial_report_and_exits_130() {
     assert_eq!(done.code, Some(130), "{out}");
     assert!(done.stdout.contains("PLAY RECAP"), "{out}");
     assert!(done.stdout.contains("interrupted"), "{out}");
+    assert_gone("sleep 30.25", &out);
+}
+
+/// A command whose wait muster gives up (`--timeout`) is ended on its host, with its children:
+/// in a long-lived shell of a root login (killed through its process group from another
+/// channel), on a channel of its own under sudo with a password for a non-root login (an SSH
+/// signal request, relayed by sudo), and on the local connection. It does not run on unseen
+/// after the run reported it failed.
+#[test]
+fn commands_given_up_on_end_on_their_hosts() {
+    let fleet = Fleet::debian(2);
+    let hang = |name: &str, sleep: &str| {
+        write(
+            fleet.dir(),
+            name,
+            &format!(
+                "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: hang\n      \
+                 shell: sleep {sleep}; true\n"
+            ),
+        )
+    };
+    let check = |done: Done, host_names: &[&str], sleep: &str| {
+        let out = done.show();
+        assert_eq!(done.code, Some(3), "{out}");
+        let events = done.events();
+        for h in host_names {
+            assert_failed_once(&events, h, "hang", "timed out after 1s", &out);
+        }
+        assert_gone(&format!("sleep {sleep}"), &out);
+        eprintln!("sleep {sleep}: run took {:?}", done.took);
+    };
+
+    // Root, long-lived shells.
+    let pb = hang("hang-root.yml", "47.31");
+    let c = muster(
+        &fleet,
+        &["--timeout", "1", "apply", s(&pb), "--format", "json"],
+    );
+    check(
+        Proc::spawn(c).finish(Duration::from_secs(30)),
+        &["host1", "host2"],
+        "47.31",
+    );
+
+    // A non-root admin becoming root with a password: the command runs under sudo, on a
+    // channel of its own (the password goes on its standard input).
+    for h in ["host1", "host2"] {
+        let setup = fleet.exec_on(
+            h,
+            "useradd -m -s /bin/sh alice && echo 'alice:s3cret-pw' | chpasswd && \
+             echo 'alice ALL=(ALL) ALL' > /etc/sudoers.d/alice && chmod 440 /etc/sudoers.d/alice",
+        );
+        assert!(setup.status.success(), "{setup:?}");
+    }
+    let vars = write(
+        fleet.dir(),
+        "alice.yml",
+        "ansible_user: alice\nansible_become_password: s3cret-pw\n",
+    );
+    let pb = hang("hang-sudo.yml", "47.32");
+    let at_vars = format!("@{}", vars.display());
+    let c = muster(
+        &fleet,
+        &[
+            "--timeout",
+            "1",
+            "-b",
+            "apply",
+            s(&pb),
+            "-e",
+            &at_vars,
+            "--format",
+            "json",
+        ],
+    );
+    check(
+        Proc::spawn(c).finish(Duration::from_secs(30)),
+        &["host1", "host2"],
+        "47.32",
+    );
+
+    // The local connection: the shell and its child `sleep` both end.
+    let inv = write(
+        fleet.dir(),
+        "local.ini",
+        "localhost ansible_connection=local\n",
+    );
+    let pb = hang("hang-local.yml", "47.33");
+    let mut c = fleet.muster();
+    c.args([
+        "-i",
+        s(&inv),
+        "--timeout",
+        "1",
+        "apply",
+        s(&pb),
+        "--format",
+        "json",
+    ]);
+    check(
+        Proc::spawn(c).finish(Duration::from_secs(30)),
+        &["localhost"],
+        "47.33",
+    );
 }

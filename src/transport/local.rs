@@ -65,7 +65,17 @@ impl Transport for LocalTransport {
     async fn exec(&self, cmd: &str, stdin: Option<&[u8]>) -> Result<Output> {
         use std::os::unix::process::ExitStatusExt;
         self.execs.fetch_add(1, Ordering::Relaxed);
-        let mut child = tokio::process::Command::new("/bin/sh")
+        let mut command = tokio::process::Command::new("/bin/sh");
+        // Its own session, as a command over SSH has: no controlling terminal to stop on, and
+        // a process group of its own that `Group` can end as a whole.
+        // SAFETY: setsid is async-signal-safe and touches no memory of ours.
+        unsafe {
+            command.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = command
             .arg("-c")
             .arg(cmd)
             .stdin(if stdin.is_some() {
@@ -78,6 +88,7 @@ impl Transport for LocalTransport {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| self.fail(format!("could not start /bin/sh: {e}")))?;
+        let mut group = Group(child.id());
         if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
             // A command that does not read its input may close the pipe early; that is fine.
             let _ = pipe.write_all(data).await;
@@ -95,6 +106,7 @@ impl Transport for LocalTransport {
             None => wait.await,
         }
         .map_err(|e| self.fail(format!("command failed to run: {e}")))?;
+        group.0 = None;
         Ok(Output {
             status: out.status.code().map(|c| c as u32),
             signal: out.status.signal().map(signal_name),
@@ -179,4 +191,22 @@ impl Transport for LocalTransport {
     }
 
     async fn close(&self) {}
+}
+
+/// The process group of a local command still being waited for. Dropped before the wait
+/// ended (`--timeout` fired, or Ctrl-C dropped the run), the whole group is sent SIGTERM, so
+/// the command's children end with it, as `abandon` does for SSH commands. (The shell itself
+/// is also killed by `kill_on_drop`.) The group cannot be another's: its leader is not reaped
+/// until the wait ends.
+struct Group(Option<u32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            // SAFETY: a plain system call on a process group id of our own child.
+            unsafe {
+                libc::killpg(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
 }

@@ -4,7 +4,10 @@
 //! each, most of an in-sync task's cost).
 //!
 //! The channel runs `exec /bin/sh` (through the login shell, whatever it is). The first write
-//! defines a function and prints a ready line; each command is then one call of that function:
+//! defines a function and prints a ready line with the shell's PID (sshd starts every session
+//! in a session and process group of its own, led by that shell, so a command given up on can
+//! be ended with its whole group: `kill -s TERM -- -PID`); each command is then one call of
+//! that function:
 //!
 //! ```text
 //! __muster_run MARKER 'the command, quoted'
@@ -31,7 +34,7 @@ pub fn prelude(nonce: &str) -> String {
     format!(
         "__muster_run() {{ ( __muster_c=$2; shift 2; eval \"$__muster_c\" ) </dev/null; __muster_rc=$?; \
          printf '\\n%s %s\\n' \"$1\" \"$__muster_rc\"; printf '\\n%s\\n' \"$1\" >&2; }}\n\
-         printf '%s\\n' {}\n",
+         printf '%s %s\\n' {} \"$$\"\n",
         quote(&ready_token(nonce))
     )
 }
@@ -76,20 +79,31 @@ pub struct Reply {
     /// Where the end lines were found: stdout offset and exit status; stderr offset.
     status: Option<(usize, u32)>,
     err_at: Option<usize>,
+    /// The shell's PID, from its ready line.
+    pid: Option<u32>,
+    /// Where the ready token was found, while the rest of its line is awaited.
+    ready_at: Option<usize>,
 }
 
 impl Reply {
     /// A reply to the command with `marker`; `new_shell` when the prelude was sent with it.
     pub fn new(nonce: &str, marker: &str, new_shell: bool) -> Reply {
         Reply {
-            ready: new_shell.then(|| format!("{}\n", ready_token(nonce)).into_bytes()),
+            ready: new_shell.then(|| format!("{} ", ready_token(nonce)).into_bytes()),
             out_end: format!("\n{marker} ").into_bytes(),
             err_end: format!("\n{marker}\n").into_bytes(),
             out: Vec::new(),
             err: Vec::new(),
             status: None,
             err_at: None,
+            pid: None,
+            ready_at: None,
         }
+    }
+
+    /// The PID of a new shell (the leader of its process group), once it said it was ready.
+    pub fn shell_pid(&self) -> Option<u32> {
+        self.pid
     }
 
     /// Whether the shell said it was ready: until then the command has not started.
@@ -101,10 +115,21 @@ impl Reply {
         let from = self.out.len();
         self.out.extend_from_slice(data);
         if let Some(token) = &self.ready {
-            let Some(at) = find(&self.out, token, from.saturating_sub(token.len())) else {
+            let Some(at) = self
+                .ready_at
+                .or_else(|| find(&self.out, token, from.saturating_sub(token.len())))
+            else {
                 return;
             };
-            let after = at + token.len();
+            self.ready_at = Some(at);
+            let digits = &self.out[at + token.len()..];
+            let Some(nl) = digits.iter().position(|&b| b == b'\n') else {
+                return; // the rest of the ready line is not here yet
+            };
+            self.pid = std::str::from_utf8(&digits[..nl])
+                .ok()
+                .and_then(|d| d.parse().ok());
+            let after = at + token.len() + nl + 1;
             self.out.drain(..after);
             self.ready = None;
             self.scan_out(0);
@@ -206,7 +231,7 @@ mod tests {
         rc: u32,
     ) -> (Vec<u8>, Vec<u8>) {
         let mut o = noise.as_bytes().to_vec();
-        o.extend_from_slice(format!("{}\n", ready_token(nonce)).as_bytes());
+        o.extend_from_slice(format!("{} 4242\n", ready_token(nonce)).as_bytes());
         o.extend_from_slice(out);
         o.extend_from_slice(format!("\n{marker} {rc}\n").as_bytes());
         let mut e = err.to_vec();
@@ -235,6 +260,7 @@ mod tests {
             r.stderr(&e[ecut..]);
             assert!(r.complete(), "cut {cut}");
             assert!(!r.trailing());
+            assert_eq!(r.shell_pid(), Some(4242), "cut {cut}");
             let got = r.output();
             assert_eq!(got.stdout, out.to_vec(), "cut {cut}");
             assert_eq!(got.stderr, err.to_vec(), "cut {cut}");
@@ -313,6 +339,8 @@ mod tests {
         r.stdout(&run.stdout);
         r.stderr(&run.stderr);
         assert!(r.complete(), "{run:?}");
+        // The ready line carries the shell's own PID.
+        assert!(r.shell_pid().is_some_and(|p| p > 1), "{run:?}");
         let got = r.output();
         assert_eq!(got.stdout, b"a\nb");
         assert_eq!(got.stderr, b"0 oops\n");

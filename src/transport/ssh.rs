@@ -218,7 +218,8 @@ fn lookup_name(address: &str, port: u16) -> String {
 /// An open SSH connection to one host.
 pub struct SshTransport {
     name: String,
-    handle: Handle<ClientHandler>,
+    /// Shared with the long-lived shells, which need it to end a command given up on.
+    handle: Arc<Handle<ClientHandler>>,
     /// The connection this one tunnels through (ProxyJump); kept alive as long as this one.
     _via: Option<Arc<SshTransport>>,
     /// Channels in use: each command on a channel of its own holds one while it runs, each
@@ -436,7 +437,7 @@ impl SshTransport {
         authenticate(&mut handle, target).await?;
         Ok(Arc::new(SshTransport {
             name: target.name.clone(),
-            handle,
+            handle: Arc::new(handle),
             _via: via,
             channels: Arc::new(Semaphore::new(MAX_CHANNELS)),
             sftp: OnceCell::new(),
@@ -552,7 +553,8 @@ impl SshTransport {
             .acquire()
             .await
             .map_err(|_| self.fail("transport closed"))?;
-        let mut ch = self.open_channel().await?;
+        let mut running = Running(Some(self.open_channel().await?));
+        let ch = running.channel();
         ch.exec(true, cmd)
             .await
             .map_err(|e| self.conn_error("exec", e))?;
@@ -582,6 +584,7 @@ impl SshTransport {
                 _ => {}
             }
         }
+        running.finished();
         if out.status.is_none() && out.signal.is_none() {
             let why = if got_close {
                 "the channel closed without an exit status"
@@ -624,6 +627,9 @@ impl SshTransport {
                     nonce: format!("{:016x}", rand::random::<u64>()),
                     seq: 0,
                     started: false,
+                    busy: false,
+                    pid: None,
+                    handle: Arc::clone(&self.handle),
                     open,
                     _permit: permit,
                 };
@@ -635,6 +641,7 @@ impl SshTransport {
             }
         };
         sh.seq += 1;
+        sh.busy = true;
         let marker = shell::marker(&sh.nonce, sh.seq);
         let mut text = String::new();
         let new_shell = !sh.started;
@@ -653,7 +660,12 @@ impl SshTransport {
         while !reply.complete() {
             let Some(ch) = sh.ch.as_mut() else { break };
             match ch.wait().await {
-                Some(ChannelMsg::Data { data }) => reply.stdout(&data),
+                Some(ChannelMsg::Data { data }) => {
+                    reply.stdout(&data);
+                    if new_shell && sh.pid.is_none() {
+                        sh.pid = reply.shell_pid();
+                    }
+                }
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => reply.stderr(&data),
                 Some(ChannelMsg::Failure) => break,
                 Some(
@@ -670,6 +682,8 @@ impl SshTransport {
                 Some(_) => {}
             }
         }
+        // Whatever happened, the command is no longer waited for by a dropped future.
+        sh.busy = false;
         if reply.complete() {
             sh.started = true;
             if !reply.trailing() {
@@ -903,8 +917,6 @@ impl SshTransport {
     }
 }
 
-/// When this process's run began (the first connection it opened): a temp file of ours last
-/// written before then was left by an earlier run that was cut short.
 /// Acknowledges what the server sent right after authentication (OpenSSH's `hostkeys-00`
 /// notice, which asks no reply) at once instead of after the 40 ms delayed-ACK timer. sshd
 /// leaves Nagle's algorithm on until a session starts, so until that ACK it holds back the
@@ -947,6 +959,11 @@ struct Shell {
     seq: u64,
     /// The prelude ran (the ready line arrived).
     started: bool,
+    /// A command was sent and its reply has not been read to the end.
+    busy: bool,
+    /// The shell's PID, which leads the process group of every command it runs.
+    pid: Option<u32>,
+    handle: Arc<Handle<ClientHandler>>,
     open: Arc<AtomicUsize>,
     /// Its place among the connection's channels, given back when it is dropped.
     _permit: tokio::sync::OwnedSemaphorePermit,
@@ -961,18 +978,157 @@ impl Shell {
 }
 
 impl Drop for Shell {
-    /// A shell dropped mid-command (a timeout) or at the end: its channel is closed, so the
-    /// shell on the target reads end-of-file and exits.
+    /// A shell dropped at the end of its use: its channel is closed, so the shell on the target
+    /// reads end-of-file and exits. Dropped mid-command (a timeout, Ctrl-C): the command and
+    /// the shell are ended first (`abandon`).
     fn drop(&mut self) {
         self.open.fetch_sub(1, Ordering::AcqRel);
         if let Some(ch) = self.ch.take() {
-            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            if self.busy {
+                abandon(ch, self.pid.map(|pid| (Arc::clone(&self.handle), pid)));
+            } else if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
                     let _ = ch.close().await;
                 });
             }
         }
     }
+}
+
+/// A command on a channel of its own, until its end was read. Dropped before that (its wait
+/// timed out, or Ctrl-C dropped the run), the command is ended on the target (`abandon`).
+struct Running(Option<russh::Channel<client::Msg>>);
+
+impl Running {
+    fn channel(&mut self) -> &mut russh::Channel<client::Msg> {
+        self.0
+            .as_mut()
+            .expect("a running command's channel is only taken when it ends")
+    }
+
+    /// The command's end was read (or the connection broke): nothing to end on the target.
+    fn finished(&mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(ch) = self.0.take() {
+            abandon(ch, None);
+        }
+    }
+}
+
+/// How long a command given up on has to end after SIGTERM before it is sent SIGKILL, and as
+/// long again for that to be confirmed; a host that does not answer within it is left.
+const ABANDON_GRACE: Duration = Duration::from_secs(1);
+/// How long a host has to run the `kill` of a long-lived shell's process group (a channel
+/// open and a command: milliseconds on a host that answers at all).
+const KILL_ANSWER: Duration = Duration::from_millis(500);
+
+/// Commands given up on and not yet ended (see `abandon`), and a bell rung when none is left.
+fn abandoned() -> &'static (AtomicUsize, tokio::sync::Notify) {
+    static ABANDONED: OnceLock<(AtomicUsize, tokio::sync::Notify)> = OnceLock::new();
+    ABANDONED.get_or_init(|| (AtomicUsize::new(0), tokio::sync::Notify::new()))
+}
+
+/// Ends, on the target, a command muster stopped waiting for (`--timeout` fired, or Ctrl-C),
+/// with its children: SIGTERM first, SIGKILL when it has not ended within `ABANDON_GRACE`;
+/// then its channel is closed. Without this it would run on unseen, as a command does under
+/// `ssh` without a terminal when the connection goes. Two ways, as each reaches what the
+/// other cannot:
+/// - an SSH `signal` request, which sshd turns into a signal to the session's process group;
+///   sshd honours it only for sessions of users other than root (privilege separation);
+/// - for a long-lived shell (`group`: the connection and the shell's PID, which leads its
+///   session's process group), `kill -s SIG -- -PID` on a channel of its own, which works
+///   for root too.
+///
+/// A root login's command on a channel of its own (one reading standard input or naming `$$`)
+/// is reached by neither and runs on. Runs in the background; `settle_abandoned` waits for
+/// it before a connection is closed or the process exits.
+fn abandon(ch: russh::Channel<client::Msg>, group: Option<(Arc<Handle<ClientHandler>>, u32)>) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let (count, bell) = abandoned();
+    count.fetch_add(1, Ordering::AcqRel);
+    rt.spawn(async move {
+        let mut ch = ch;
+        if ch.signal(russh::Sig::TERM).await.is_ok() {
+            // A host that does not run the kill at once (frozen, gone) is left there: waiting
+            // for it would only hold the end of the run up.
+            let answered = kill_group(&group, "TERM").await;
+            if answered != Some(false)
+                && !ended_within(&mut ch, ABANDON_GRACE).await
+                && ch.signal(russh::Sig::KILL).await.is_ok()
+            {
+                kill_group(&group, "KILL").await;
+                ended_within(&mut ch, ABANDON_GRACE).await;
+            }
+        }
+        let _ = ch.close().await;
+        if count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            bell.notify_waiters();
+        }
+    });
+}
+
+/// Sends `signal` to a long-lived shell's process group from a channel of its own, within
+/// `KILL_ANSWER`: `None` without a group, else whether the host ran the kill.
+async fn kill_group(
+    group: &Option<(Arc<Handle<ClientHandler>>, u32)>,
+    signal: &str,
+) -> Option<bool> {
+    let (handle, pid) = group.as_ref()?;
+    let kill = Cmd::new("kill")
+        .args(["-s", signal, "--", &format!("-{pid}")])
+        .into_string();
+    let run = async {
+        let Ok(mut ch) = handle.channel_open_session().await else {
+            return false;
+        };
+        let ran = ch.exec(false, kill).await.is_ok() && ended_within(&mut ch, KILL_ANSWER).await;
+        let _ = ch.close().await;
+        ran
+    };
+    Some(
+        tokio::time::timeout(KILL_ANSWER, run)
+            .await
+            .unwrap_or(false),
+    )
+}
+
+/// Whether the channel's command ended (or the channel or connection went) within `limit`.
+async fn ended_within(ch: &mut russh::Channel<client::Msg>, limit: Duration) -> bool {
+    let end = async {
+        while let Some(m) = ch.wait().await {
+            if matches!(
+                m,
+                ChannelMsg::ExitStatus { .. } | ChannelMsg::ExitSignal { .. } | ChannelMsg::Close
+            ) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(limit, end).await.is_ok()
+}
+
+/// Waits, at most `limit`, until every command given up on (`abandon`) was ended on its
+/// target. Called before connections are closed and before a run interrupted by Ctrl-C
+/// writes its reports and exits.
+pub async fn settle_abandoned(limit: Duration) {
+    let (count, bell) = abandoned();
+    let _ = tokio::time::timeout(limit, async {
+        loop {
+            let rung = bell.notified();
+            if count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            rung.await;
+        }
+    })
+    .await;
 }
 
 enum ShellError {
@@ -996,6 +1152,8 @@ fn shells_wanted() -> bool {
     })
 }
 
+/// When this process's run began (the first connection it opened): a temp file of ours last
+/// written before then was left by an earlier run that was cut short.
 fn run_started() -> std::time::Instant {
     static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
     *STARTED.get_or_init(std::time::Instant::now)
@@ -1224,6 +1382,8 @@ impl Transport for SshTransport {
     }
 
     async fn close(&self) {
+        // A command of this connection given up on must get its signal before the goodbye.
+        settle_abandoned(2 * ABANDON_GRACE + Duration::from_millis(500)).await;
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
