@@ -1048,6 +1048,10 @@ fn one_mixed_fleet_audit_writes_every_format_and_each_is_validated() {
     insta::assert_snapshot!("mixed_fleet_audit_prometheus", untimed(&prom));
     insta::assert_snapshot!("mixed_fleet_audit_junit", untimed(&xml));
     insta::assert_snapshot!("mixed_fleet_audit_text", untimed(&stdout));
+    insta::assert_snapshot!(
+        "mixed_fleet_audit_sarif",
+        untimed(&serde_json::to_string_pretty(&sarif).unwrap())
+    );
 
     // html: self-contained (no external asset), then in a real browser.
     let html = read("audit.html");
