@@ -193,7 +193,8 @@ pub struct PlayArgs {
     #[arg(long = "skip-tags")]
     pub skip_tags: Vec<String>,
     /// Output format on standard output: text, json (JSON Lines events), junit (a testsuite
-    /// per host; in check mode a task that would change is a failure) or markdown.
+    /// per host; in check mode a task that would change is a failure), markdown, html, sarif,
+    /// nagios (sets the plugin exit code: drift or a failure 2, unreachable 3) or prometheus.
     #[arg(long, default_value = "text")]
     pub format: String,
     /// Also write a report: FORMAT=PATH (repeatable; any of the formats above).

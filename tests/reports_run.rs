@@ -1,7 +1,9 @@
 //! Reports of playbook runs against the real fleet: `muster check --format junit` of a
-//! drifted fleet marks exactly the drifted tasks as failures (with their diffs), and one run
-//! writes Markdown, JSON Lines and text at once with `-o FORMAT=PATH`. Audit-only formats are
-//! refused before any host is contacted.
+//! drifted fleet marks exactly the drifted tasks as failures (with their diffs), and the same
+//! run writes every other format at once with `-o FORMAT=PATH` (Markdown, JSON Lines, text,
+//! SARIF checked against its schema, Nagios, Prometheus, and HTML checked in headless
+//! Chromium), each naming exactly the drifted tasks. The Nagios format's exit codes for runs.
+//! Malformed outputs are refused before any host is contacted.
 
 mod fleet;
 
@@ -10,6 +12,7 @@ use fleet::show;
 use std::collections::BTreeSet;
 
 use fleet::junit::parse_junit;
+use fleet::reports::{headless, sarif_schema, tags};
 use fleet::Fleet;
 use serde_json::Value;
 
@@ -64,6 +67,10 @@ fn check_junit_marks_exactly_the_drifted_tasks_and_other_formats_agree() {
     let md = dir.join("check.md");
     let jsonl = dir.join("check.jsonl");
     let txt = dir.join("check.txt");
+    let sarif_path = dir.join("check.sarif");
+    let nagios_path = dir.join("check.nagios");
+    let prom_path = dir.join("check.prom");
+    let html_path = dir.join("check.html");
     let out = fleet.run(&[
         "check",
         pb,
@@ -75,6 +82,14 @@ fn check_junit_marks_exactly_the_drifted_tasks_and_other_formats_agree() {
         &format!("json={}", jsonl.display()),
         "-o",
         &format!("text={}", txt.display()),
+        "-o",
+        &format!("sarif={}", sarif_path.display()),
+        "-o",
+        &format!("nagios={}", nagios_path.display()),
+        "-o",
+        &format!("prometheus={}", prom_path.display()),
+        "-o",
+        &format!("html={}", html_path.display()),
     ]);
     let text = show(&out);
     assert_eq!(out.status.code(), Some(2), "drift: {text}");
@@ -185,15 +200,172 @@ fn check_junit_marks_exactly_the_drifted_tasks_and_other_formats_agree() {
     assert!(txt.contains("+Authorised use only"), "{txt}");
     assert!(!txt.contains('\x1b'), "{txt}");
 
+    // SARIF: valid 2.1.0; an error result per drifted host and task, at the task's line.
+    let sarif: Value =
+        serde_json::from_str(&std::fs::read_to_string(&sarif_path).unwrap()).unwrap();
+    let schema = sarif_schema();
+    let validator = jsonschema::validator_for(&schema).expect("SARIF schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "SARIF invalid: {errors:#?}");
+    let run = &sarif["runs"][0];
+    assert_eq!(
+        run["tool"]["driver"]["rules"].as_array().unwrap().len(),
+        5,
+        "{sarif}"
+    );
+    let results = run["results"].as_array().unwrap();
+    let found: BTreeSet<(String, String)> = results
+        .iter()
+        .map(|r| {
+            assert_eq!(r["level"], "error", "{r}");
+            (
+                r["properties"]["host"].as_str().unwrap().to_string(),
+                r["ruleId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(found, failures, "{sarif}");
+    let motd = results.iter().find(|r| r["ruleId"] == "motd").unwrap();
+    let loc = &motd["locations"][0]["physicalLocation"];
+    assert!(
+        loc["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("site.yml"),
+        "{motd}"
+    );
+    assert_eq!(
+        loc["region"]["startLine"], 5,
+        "the motd task's line: {motd}"
+    );
+    assert!(
+        motd["properties"]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+Authorised use only"),
+        "{motd}"
+    );
+
+    // Nagios: drift is CRITICAL, with perfdata.
+    let nagios = std::fs::read_to_string(&nagios_path).unwrap();
+    assert_eq!(nagios.lines().count(), 1, "{nagios}");
+    assert!(
+        nagios.starts_with("MUSTER CRITICAL - 2 of 3 hosts would change (2 tasks) | "),
+        "{nagios}"
+    );
+    assert!(
+        nagios.contains(" changed_hosts=2 ") && nagios.contains(" changed=2 "),
+        "{nagios}"
+    );
+
+    // Prometheus: every line a comment or a sample; the drifted tasks coded 1, the rest 0,
+    // the skipped task -1.
+    let prom = std::fs::read_to_string(&prom_path).unwrap();
+    let sample = regex::Regex::new(r#"^[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? -?[0-9.e+]+$"#).unwrap();
+    for line in prom.lines().filter(|l| !l.starts_with('#')) {
+        assert!(sample.is_match(line), "not a sample: {line}");
+    }
+    let status = |host: &str, task: &str| {
+        let head = format!(
+            "muster_run_task_status{{host=\"{host}\",mode=\"check\",play=\"baseline\",task=\"{task}\"}} "
+        );
+        prom.lines()
+            .find_map(|l| l.strip_prefix(head.as_str()))
+            .unwrap_or_else(|| panic!("no {head}in\n{prom}"))
+            .to_string()
+    };
+    assert_eq!(status("host2", "motd"), "1");
+    assert_eq!(status("host3", "app dir"), "1");
+    assert_eq!(status("host1", "motd"), "0");
+    assert_eq!(status("host3", "motd"), "0");
+    assert_eq!(status("host1", "never here"), "-1");
+    assert!(
+        prom.contains("muster_run_host_changed{host=\"host2\",mode=\"check\"} 1\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("muster_run_host_changed{host=\"host1\",mode=\"check\"} 0\n"),
+        "{prom}"
+    );
+
+    // HTML: self-contained; in a real browser the default filter shows the two drifted hosts
+    // and their drifted cells, and a link to host2's motd cell opens its diff.
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    for external in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!html.contains(external), "external asset: {external}");
+    }
+    let page = format!("file://{}", html_path.display());
+    let dom = String::from_utf8(headless(&page, &["--dump-dom"]).stdout).unwrap();
+    let rows = tags(&dom, r#"<tr class="hostrow[^"]*" data-host="[^"]*""#);
+    assert_eq!(rows.len(), 3, "{dom}");
+    let hidden: Vec<&&str> = rows.iter().filter(|r| r.contains("hidden")).collect();
+    assert_eq!(
+        hidden.len(),
+        1,
+        "host1 (in sync) hidden by the default filter: {rows:?}"
+    );
+    assert!(hidden[0].contains("host1"), "{rows:?}");
+    assert_eq!(
+        tags(&dom, r#"<th class="ctl[^"]*""#).len(),
+        5,
+        "a column per task"
+    );
+    assert_eq!(tags(&dom, r#"<a class="cell changed""#).len(), 2, "{dom}");
+    assert!(dom.contains("check mode: nothing was changed"), "{dom}");
+    let id = regex::Regex::new(
+        r##"href="#(r\d+)" data-result="r\d+" title="host2 · motd: would change""##,
+    )
+    .unwrap()
+    .captures(&dom)
+    .unwrap_or_else(|| panic!("no host2 motd cell: {dom}"))[1]
+        .to_string();
+    let dom = String::from_utf8(headless(&format!("{page}#{id}"), &["--dump-dom"]).stdout).unwrap();
+    let dialog = &dom[dom.find("<dialog").unwrap()..];
+    let dialog = &dialog[..dialog.find("</dialog>").unwrap()];
+    assert!(dialog.contains(" open"), "the dialog is open: {dialog}");
+    assert!(
+        dialog.contains("+Authorised use only") && dialog.contains("-Welcome, hackers"),
+        "{dialog}"
+    );
+    let png = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("check-report.png");
+    headless(
+        &page,
+        &[
+            "--screenshot=".to_string() + png.to_str().unwrap(),
+            "--window-size=1400,900".into(),
+        ]
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>(),
+    );
+    assert!(
+        png.metadata().map(|m| m.len() > 10_000).unwrap_or(false),
+        "screenshot"
+    );
+
     // Nothing was changed by the check.
     assert_eq!(
         fleet.upper_file("host2", "/etc/motd").as_deref(),
         Some(&b"Welcome, hackers\n"[..])
     );
 
+    // `--format nagios` sets the plugin exit code: drift is CRITICAL (2).
+    let out = fleet.run(&["check", pb, "--format", "nagios"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("MUSTER CRITICAL - 2 of 3 hosts"));
+
     // An in-sync fleet: no failures, exit 0.
-    let out = fleet.run(&["apply", pb, "--format", "json"]);
+    let out = fleet.run(&["apply", pb, "--format", "nagios"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("MUSTER OK - 3 hosts, 2 changed (2 tasks) | "),
+        "{}",
+        show(&out)
+    );
     let out = fleet.run(&["check", pb, "--format", "junit"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let (_, suites) = parse_junit(&String::from_utf8_lossy(&out.stdout));
@@ -201,26 +373,64 @@ fn check_junit_marks_exactly_the_drifted_tasks_and_other_formats_agree() {
         .iter()
         .flat_map(|s| &s.cases)
         .all(|c| c.outcome.is_empty() || c.outcome == "skipped"));
+    let out = fleet.run(&["check", pb, "--format", "nagios"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("MUSTER OK - 3 hosts in sync | "));
+
+    // A host down: what it would change is unknown, so UNKNOWN (3), naming it.
+    fleet.stop("host3");
+    let out = fleet.run(&["check", pb, "--format", "nagios"]);
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        line.starts_with("MUSTER UNKNOWN - 2 of 3 hosts in sync, 1 unreachable | "),
+        "{line}"
+    );
+    assert!(line.contains("unreachable_hosts=1"), "{line}");
+}
+
+/// An apply whose task fails is CRITICAL in the Nagios format, with its exit code.
+#[test]
+fn nagios_apply_with_a_failed_task_is_critical() {
+    let fleet = Fleet::debian(2);
+    let pb = fleet.dir().join("fail.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: breaks on host2\n      \
+         command: /bin/false\n      when: inventory_hostname == 'host2'\n",
+    )
+    .unwrap();
+    let out = fleet.run(&["apply", pb.to_str().unwrap(), "--format", "nagios"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.starts_with("MUSTER CRITICAL - 2 hosts, 0 changed (0 tasks), 1 failed | "),
+        "{line}"
+    );
+    assert!(
+        line.contains(" failed_hosts=1 ") && line.contains(" failed=1 "),
+        "{line}"
+    );
 }
 
 #[test]
-fn audit_formats_are_refused_for_runs_before_any_host_is_contacted() {
+fn malformed_outputs_are_refused_before_any_host_is_contacted() {
     let fleet = Fleet::debian(1);
     let pb = fleet.dir().join("site.yml");
     std::fs::write(&pb, PLAYBOOK).unwrap();
     let pb = pb.to_str().unwrap();
-    for args in [
-        vec!["check", pb, "--format", "sarif"],
-        vec!["apply", pb, "-o", "html=x.html"],
-        vec!["apply", pb, "-o", "junit"],
+    for (args, why) in [
+        (
+            vec!["check", pb, "--format", "pdf"],
+            "unknown report format `pdf`",
+        ),
+        (vec!["apply", pb, "-o", "html="], "the path is empty"),
+        (vec!["apply", pb, "-o", "junit"], "expected FORMAT=PATH"),
     ] {
         let out = fleet.run(&args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
-        assert!(
-            err.contains("for audits") || err.contains("expected FORMAT=PATH"),
-            "{err}"
-        );
+        assert!(err.contains(why), "{err}");
         assert!(out.stdout.is_empty(), "{}", show(&out));
     }
     assert!(

@@ -143,6 +143,14 @@ controls:
             &o("markdown", "apply.md"),
             "-o",
             &o("text", "apply.txt"),
+            "-o",
+            &o("html", "apply.html"),
+            "-o",
+            &o("sarif", "apply.sarif"),
+            "-o",
+            &o("prometheus", "apply.prom"),
+            "-o",
+            &o("nagios", "apply.nagios"),
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -179,6 +187,12 @@ controls:
             &o("markdown", "check.md"),
             "-o",
             &o("text", "check.txt"),
+            "-o",
+            &o("html", "check.html"),
+            "-o",
+            &o("sarif", "check.sarif"),
+            "-o",
+            &o("prometheus", "check.prom"),
         ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
@@ -240,7 +254,12 @@ controls:
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(files.len(), 16, "{files:?}");
+    assert_eq!(files.len(), 23, "{files:?}");
+    // The drift's diff is in the check's page and SARIF, with the secret masked.
+    for name in ["check.html", "check.sarif"] {
+        let text = std::fs::read_to_string(reports.join(name)).unwrap();
+        assert!(text.contains("password=********"), "{name}: {text}");
+    }
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
         assert!(!text.is_empty(), "{}", f.display());

@@ -85,10 +85,9 @@ pub fn apply(
             .unwrap_or(std::path::Path::new("."));
         inventory.add_vars_dir(dir)?;
     }
-    let what = if check { "check runs" } else { "apply runs" };
-    let stdout = RunFormat::parse(&play.format, what)
+    let stdout = RunFormat::parse(&play.format)
         .map_err(|e| Error::Usage(format!("--format {}: {e}", play.format)))?;
-    let files = parse_outputs(&play.output, |f| RunFormat::parse(f, what))?;
+    let files = parse_outputs(&play.output, RunFormat::parse)?;
     let style = TextStyle {
         diff,
         verbose: config.verbose,
@@ -107,5 +106,7 @@ pub fn apply(
     let rt = runtime()?;
     let summary = rt.block_on(engine.run(&loaded))?;
     outputs.finish()?;
-    Ok(summary.exit_code(check))
+    Ok(outputs
+        .nagios_exit_code()
+        .unwrap_or_else(|| summary.exit_code(check)))
 }

@@ -3,7 +3,7 @@
 
 pub(crate) mod apply;
 mod apps;
-mod audit;
+pub(crate) mod audit;
 mod facts;
 mod inventory;
 mod ping;

@@ -125,7 +125,7 @@ fn waiver_text(w: &Value) -> String {
     s
 }
 
-fn duration_text(ms: u64) -> String {
+pub(super) fn duration_text(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms} ms")
     } else if ms < 120_000 {
@@ -279,11 +279,6 @@ pub fn render(report: &AuditReport, catalog: &Catalog) -> String {
         })
         .collect();
 
-    let mut env = minijinja::Environment::new();
-    // `.html` turns on HTML auto-escaping for every value the template prints.
-    if let Err(e) = env.add_template("report.html", TEMPLATE) {
-        return format!("<!doctype html><p>internal error in the report template: {e}</p>\n");
-    }
     use minijinja::Value as V;
     let ctx = minijinja::context! {
         version => env!("CARGO_PKG_VERSION"),
@@ -300,7 +295,21 @@ pub fn render(report: &AuditReport, catalog: &Catalog) -> String {
         hosts => V::from(minijinja::value::Serde(&hosts)),
         expired => V::from(minijinja::value::Serde(&expired)),
     };
-    match env.get_template("report.html").and_then(|t| t.render(ctx)) {
+    page("report.html", TEMPLATE, ctx)
+}
+
+/// Renders one of the report pages, which share their style sheet and script. A name ending
+/// in `.html` turns on HTML auto-escaping for every value the template prints.
+pub(super) fn page(name: &str, template: &'static str, ctx: minijinja::Value) -> String {
+    let mut env = minijinja::Environment::new();
+    let added = env
+        .add_template("report.css", include_str!("report.css"))
+        .and_then(|_| env.add_template("report.js", include_str!("report.js")))
+        .and_then(|_| env.add_template(name, template));
+    match added
+        .and_then(|_| env.get_template(name))
+        .and_then(|t| t.render(ctx))
+    {
         Ok(mut s) => {
             s.push('\n');
             s

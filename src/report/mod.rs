@@ -22,6 +22,8 @@ pub mod merge;
 pub mod nagios;
 pub mod prometheus;
 pub mod run;
+pub mod run_formats;
+pub mod run_html;
 pub mod sarif;
 
 use std::collections::HashMap;

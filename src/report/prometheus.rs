@@ -51,7 +51,7 @@ fn num(v: Option<f64>) -> String {
     }
 }
 
-fn header(out: &mut String, name: &str, help: &str) {
+pub(super) fn header(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} gauge");
 }

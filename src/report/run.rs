@@ -9,9 +9,11 @@
 //! |            | that would change is a `<failure type="drift">` carrying its diff       |
 //! | `markdown` | a pull/merge-request comment: recap table, drifted or failed tasks per  |
 //! |            | host in collapsible details with their diffs                            |
-//!
-//! The audit formats (`sarif`, `nagios`, `prometheus`, `html`) describe controls, not tasks:
-//! asking a run for them is a usage error naming the formats a run writes.
+//! | `html`     | one self-contained page: hosts × tasks matrix, filters, diffs (run_html)|
+//! | `sarif`    | a rule per task at its line; drift, failures, changes as results        |
+//! | `nagios`   | one check line; drift (check) or failure (apply) CRITICAL, unreachable  |
+//! |            | UNKNOWN; with `--format nagios` the exit code too (run_formats)         |
+//! | `prometheus` | textfile series per host, outcome and task (run_formats)              |
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,24 +36,25 @@ pub enum RunFormat {
     Json,
     Junit,
     Markdown,
+    Html,
+    Sarif,
+    Nagios,
+    Prometheus,
 }
 
-/// The formats a run writes, by name.
-pub const RUN_FORMATS: &[&str] = &["text", "json", "junit", "markdown"];
-
 impl RunFormat {
-    pub fn parse(s: &str, what: &'static str) -> Result<RunFormat, FormatError> {
-        match super::Format::parse(s)? {
-            super::Format::Text => Ok(RunFormat::Text),
-            super::Format::Json => Ok(RunFormat::Json),
-            super::Format::Junit => Ok(RunFormat::Junit),
-            super::Format::Markdown => Ok(RunFormat::Markdown),
-            other => Err(FormatError::NotHere {
-                name: other.name().to_string(),
-                here: RUN_FORMATS,
-                what,
-            }),
-        }
+    /// Every report format has a run form.
+    pub fn parse(s: &str) -> Result<RunFormat, FormatError> {
+        Ok(match super::Format::parse(s)? {
+            super::Format::Text => RunFormat::Text,
+            super::Format::Json => RunFormat::Json,
+            super::Format::Junit => RunFormat::Junit,
+            super::Format::Markdown => RunFormat::Markdown,
+            super::Format::Html => RunFormat::Html,
+            super::Format::Sarif => RunFormat::Sarif,
+            super::Format::Nagios => RunFormat::Nagios,
+            super::Format::Prometheus => RunFormat::Prometheus,
+        })
     }
 }
 
@@ -93,13 +96,26 @@ pub struct TaskResult {
 }
 
 #[derive(Debug, Default)]
-struct Collected {
+pub(super) struct Collected {
     play: String,
     /// Where each task was defined, by name (the last TaskStart seen).
     tasks: BTreeMap<String, (String, usize)>,
-    hosts: BTreeMap<String, Vec<TaskResult>>,
-    recap: BTreeMap<String, Stats>,
-    warnings: Vec<String>,
+    pub(super) hosts: BTreeMap<String, Vec<TaskResult>>,
+    pub(super) recap: BTreeMap<String, Stats>,
+    pub(super) warnings: Vec<String>,
+}
+
+/// What every whole-run format says about the run itself.
+#[derive(Debug, Clone)]
+pub(super) struct RunMeta {
+    /// Check mode: a change is drift (`would change`).
+    pub check: bool,
+    /// `muster check` or `muster apply`.
+    pub title: &'static str,
+    /// When the run began (RFC 3339) and as Unix seconds.
+    pub started: String,
+    pub started_unix: f64,
+    pub duration: std::time::Duration,
 }
 
 /// Keeps a run's results for the formats written at its end (JUnit, Markdown).
@@ -172,8 +188,12 @@ pub struct RunOutputs {
     pub reporter: Arc<dyn Reporter>,
     collector: Arc<Collector>,
     at_end: Vec<(RunFormat, Option<PathBuf>)>,
+    stdout: Option<RunFormat>,
     check: bool,
     title: &'static str,
+    started: String,
+    started_unix: f64,
+    clock: std::time::Instant,
 }
 
 /// How a run's text output looks.
@@ -232,12 +252,43 @@ impl RunOutputs {
                 _ => at_end.push((*f, Some(path.clone()))),
             }
         }
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         Ok(RunOutputs {
             reporter: Arc::new(Fanout(reporters)),
             collector,
             at_end,
+            stdout,
             check,
             title,
+            started: crate::commands::audit::now_rfc3339(),
+            started_unix,
+            clock: std::time::Instant::now(),
+        })
+    }
+
+    fn meta(&self) -> RunMeta {
+        RunMeta {
+            check: self.check,
+            title: self.title,
+            started: self.started.clone(),
+            started_unix: self.started_unix,
+            duration: self.clock.elapsed(),
+        }
+    }
+
+    /// The exit code `--format nagios` on standard output asks for (the plugin convention),
+    /// or `None` for every other format, which keeps the run's own exit code.
+    pub fn nagios_exit_code(&self) -> Option<i32> {
+        (self.stdout == Some(RunFormat::Nagios)).then(|| {
+            let c = self
+                .collector
+                .inner
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            super::run_formats::nagios_code(&c, &self.meta())
         })
     }
 
@@ -248,11 +299,16 @@ impl RunOutputs {
             .inner
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let meta = self.meta();
         for (f, path) in &self.at_end {
             let text = match f {
                 RunFormat::Junit => junit(&c, self.check, self.title),
                 RunFormat::Markdown => markdown(&c, self.check, self.title),
-                _ => continue,
+                RunFormat::Html => super::run_html::render(&c, &meta),
+                RunFormat::Sarif => super::run_formats::sarif(&c, &meta),
+                RunFormat::Nagios => super::run_formats::nagios(&c, &meta),
+                RunFormat::Prometheus => super::run_formats::prometheus(&c, &meta),
+                RunFormat::Text | RunFormat::Json => continue,
             };
             match path {
                 Some(p) => std::fs::write(p, text).map_err(|e| crate::error::Error::io(p, e))?,
@@ -263,7 +319,7 @@ impl RunOutputs {
     }
 }
 
-fn case_name(r: &TaskResult) -> String {
+pub(super) fn case_name(r: &TaskResult) -> String {
     let mut name = r.task.clone();
     if let Some(item) = &r.item {
         let s = match item {
@@ -275,7 +331,7 @@ fn case_name(r: &TaskResult) -> String {
     name
 }
 
-fn diffs(changes: &[Change]) -> String {
+pub(super) fn diffs(changes: &[Change]) -> String {
     changes.iter().map(|c| render_change(c, false)).collect()
 }
 
@@ -341,7 +397,7 @@ fn junit(c: &Collected, check: bool, title: &str) -> String {
 }
 
 /// `content, mode` — the fields a change touches.
-fn change_summary(changes: &[Change]) -> String {
+pub(super) fn change_summary(changes: &[Change]) -> String {
     if changes.is_empty() {
         return "state".into();
     }

@@ -62,7 +62,7 @@ fn default_level(sev: Severity) -> &'static str {
 }
 
 /// A repository-relative URI when the file is under the working directory, else a `file:` URI.
-fn uri_of(path: &Path) -> String {
+pub(super) fn uri_of(path: &Path) -> String {
     let cwd = std::env::current_dir().ok();
     let rel = match (&cwd, path.is_absolute()) {
         (Some(c), true) => path.strip_prefix(c).ok().map(Path::to_path_buf),

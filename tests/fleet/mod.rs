@@ -26,6 +26,7 @@
 
 pub mod junit;
 mod profiles;
+pub mod reports;
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
