@@ -61,12 +61,6 @@ pub const FORMATS: &[&str] = &[
 /// Why a format name was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FormatError {
-    /// A format this command does not write (e.g. `sarif` for a playbook run).
-    NotHere {
-        name: String,
-        here: &'static [&'static str],
-        what: &'static str,
-    },
     /// A name that is no format at all.
     Unknown(String),
 }
@@ -74,11 +68,6 @@ pub enum FormatError {
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FormatError::NotHere { name, here, what } => write!(
-                f,
-                "the `{name}` format is for audits, not {what}; {what} write: {}",
-                here.join(", ")
-            ),
             FormatError::Unknown(n) => write!(
                 f,
                 "unknown report format `{n}`; available formats: {}",
