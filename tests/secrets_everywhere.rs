@@ -266,3 +266,163 @@ controls:
         clean(&f.display().to_string(), &text);
     }
 }
+
+/// The processes on this machine (the fleet's hosts share its process table) whose command
+/// line holds `needle`.
+fn argv_holding(needle: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(needle))
+        .collect()
+}
+
+/// A non-root login escalating with a vaulted `ansible_become_password` from group_vars, for a
+/// play that says `become: true` (the host does not escalate by default): sudo gets the
+/// password on its standard input — the commands run as root, and no process on the target
+/// ever holds it in its arguments while the run goes on. A `no_log` task's plain value and the
+/// password appear in no output and no report of any format.
+#[test]
+fn become_password_reaches_sudo_on_stdin_only_and_no_log_values_no_report() {
+    const PLAIN: &str = "zq-plain-nolog-5521";
+    let fleet = Fleet::debian(1);
+    let setup = fleet.exec_on(
+        "host1",
+        &format!(
+            "useradd -m -s /bin/sh alice && echo 'alice:{BECOME_PW}' | chpasswd && \
+             echo 'alice ALL=(ALL) ALL' > /etc/sudoers.d/alice && chmod 440 /etc/sudoers.d/alice"
+        ),
+    );
+    assert!(setup.status.success(), "{setup:?}");
+    let dir = fleet.dir().join("project");
+    std::fs::create_dir_all(dir.join("inventory/group_vars")).unwrap();
+    std::fs::write(dir.join("pw"), format!("{PASSWORD}\n")).unwrap();
+    let hosts = std::fs::read_to_string(fleet.inventory())
+        .unwrap()
+        .replace("ansible_user: root", "ansible_user: alice");
+    std::fs::write(dir.join("inventory/hosts.yml"), hosts).unwrap();
+    let m = fleet
+        .muster()
+        .current_dir(&dir)
+        .arg("--vault-password-file")
+        .arg(dir.join("pw"))
+        .args([
+            "vault",
+            "encrypt_string",
+            "--name",
+            "ansible_become_password",
+            BECOME_PW,
+        ])
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", show(&m));
+    std::fs::write(
+        dir.join("inventory/group_vars/all.yml"),
+        String::from_utf8(m.stdout).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("site.yml"),
+        format!(
+            r#"- hosts: all
+  gather_facts: false
+  become: true
+  vars:
+    plain: {PLAIN}
+  tasks:
+    - name: who
+      command: id -un
+      register: who
+      changed_when: false
+    - name: say who
+      debug:
+        msg: "running as {{{{ who.stdout }}}}"
+    - name: slow and hidden
+      shell: "sleep 2; echo {{{{ plain }}}}"
+      no_log: true
+      changed_when: false
+    - name: hidden file
+      copy:
+        dest: /root/hidden.txt
+        content: "{{{{ plain }}}}\n"
+      no_log: true
+"#
+        ),
+    )
+    .unwrap();
+    let reports = dir.join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let mut args: Vec<String> = ["-v", "apply", "site.yml", "--diff"]
+        .map(String::from)
+        .to_vec();
+    for f in [
+        "json",
+        "junit",
+        "markdown",
+        "text",
+        "html",
+        "sarif",
+        "nagios",
+        "prometheus",
+    ] {
+        args.push("-o".into());
+        args.push(format!(
+            "{f}={}",
+            reports.join(format!("apply.{f}")).display()
+        ));
+    }
+    let mut child = fleet
+        .muster()
+        .current_dir(&dir)
+        .env("NO_COLOR", "1")
+        .arg("-i")
+        .arg(dir.join("inventory"))
+        .arg("--known-hosts")
+        .arg(fleet.known_hosts())
+        .arg("--vault-password-file")
+        .arg(dir.join("pw"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While it runs (the slow task holds it ~2 s under sudo), no process holds the password.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut looks = 0;
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the run did not end");
+        let seen = argv_holding(BECOME_PW);
+        assert!(seen.is_empty(), "the become password is in argv: {seen:?}");
+        looks += 1;
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = show(&out);
+    assert!(
+        looks > 20,
+        "the process list was looked at {looks} times only"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    clean("apply", &text);
+    assert!(!text.contains(PLAIN), "no_log value in the output: {text}");
+    assert!(text.contains("running as root"), "{text}");
+    assert_eq!(
+        fleet.upper_file("host1", "/root/hidden.txt").as_deref(),
+        Some(format!("{PLAIN}\n").as_bytes()),
+        "the hidden task really ran as root"
+    );
+    for f in std::fs::read_dir(&reports).unwrap() {
+        let f = f.unwrap().path();
+        let report = std::fs::read_to_string(&f).unwrap();
+        assert!(!report.is_empty(), "{}", f.display());
+        clean(&f.display().to_string(), &report);
+        assert!(
+            !report.contains(PLAIN),
+            "{} holds the no_log value:\n{report}",
+            f.display()
+        );
+    }
+}

@@ -1866,25 +1866,24 @@ impl Engine {
             .unwrap_or(s.conn.r#become.is_some());
         let mut t = base;
         if want && task.delegate_to.is_none() {
-            let conn_spec = s.conn.r#become.clone();
+            let conn = &s.conn.become_vars;
             let user = task
                 .become_user
                 .clone()
                 .or(inh.become_user.clone())
-                .or(conn_spec.as_ref().map(|c| c.user.clone()))
+                .or(conn.user.clone())
                 .unwrap_or_else(|| "root".into());
             let method_name = task
                 .become_method
                 .clone()
-                .or(conn_spec
-                    .as_ref()
-                    .map(|c| format!("{:?}", c.method).to_lowercase()))
+                .or(conn.method.clone())
                 .unwrap_or_else(|| "sudo".into());
             let method = Method::parse(&method_name).ok_or_else(|| {
                 Error::at(
                     task.loc.clone(),
                     format!("become method `{method_name}` is not supported"),
                 )
+                .with_help("use sudo, su or doas")
             })?;
             let key = format!("{method_name}:{user}");
             t = match s.escalated.get(&key) {
@@ -1893,11 +1892,9 @@ impl Engine {
                     let spec = BecomeSpec {
                         method,
                         user,
-                        password: self
-                            .config
-                            .become_password
-                            .clone()
-                            .or(conn_spec.and_then(|c| c.password)),
+                        // `-K` first, then the inventory's password (`become_vars` holds
+                        // whichever applies).
+                        password: s.conn.become_vars.password.clone(),
                     };
                     let e: Arc<dyn Transport> = Arc::new(Become::new(t, spec));
                     s.escalated.insert(key, e.clone());

@@ -27,7 +27,12 @@ pub struct HostConn {
     pub name: String,
     pub connection: Connection,
     pub ssh: SshTarget,
+    /// Escalation for every command (`ansible_become` or `-b`), else None.
     pub r#become: Option<BecomeSpec>,
+    /// How to escalate when a play or task asks for it (`become: true`), whether or not the
+    /// host escalates by default: the inventory's `ansible_become_method`, `_user` and
+    /// `_password` (or `-K`).
+    pub become_vars: BecomeVars,
     /// The target's shell is POSIX (not `ansible_shell_type: powershell` or `cmd`): commands
     /// may share a long-lived `/bin/sh`.
     pub posix_shell: bool,
@@ -156,6 +161,32 @@ fn ssh_target(
     })
 }
 
+/// A host's escalation settings from its inventory variables and the run's flags.
+#[derive(Debug, Clone, Default)]
+pub struct BecomeVars {
+    pub method: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl BecomeVars {
+    /// The escalation these settings describe, sudo to root unless they say otherwise.
+    pub fn spec(&self, host: &str) -> Result<BecomeSpec> {
+        let method_name = self.method.clone().unwrap_or_else(|| "sudo".into());
+        let method = Method::parse(&method_name).ok_or_else(|| {
+            Error::input(format!(
+                "host `{host}`: become method `{method_name}` is not supported"
+            ))
+            .with_help("use sudo, su or doas")
+        })?;
+        Ok(BecomeSpec {
+            method,
+            user: self.user.clone().unwrap_or_else(|| "root".into()),
+            password: self.password.clone(),
+        })
+    }
+}
+
 impl HostConn {
     /// Resolves a host from its merged inventory variables and the run's flags.
     pub fn from_vars(
@@ -220,23 +251,17 @@ impl HostConn {
             .map(var_bool)
             .unwrap_or(false)
             || config.r#become;
-        let r#become = if become_on {
-            let method_name =
-                var_str(vars, &["ansible_become_method"]).unwrap_or_else(|| "sudo".into());
-            let method = Method::parse(&method_name).ok_or_else(|| {
-                Error::input(format!(
-                    "host `{name}`: become method `{method_name}` is not supported"
-                ))
-                .with_help("use sudo, su or doas")
-            })?;
-            let password = config.become_password.clone().or_else(|| {
+        // Read whether or not escalation is on by default: a play's `become: true` uses them,
+        // and a password read here is registered for masking either way.
+        let become_vars = BecomeVars {
+            method: var_str(vars, &["ansible_become_method"]),
+            user: var_str(vars, &["ansible_become_user"]),
+            password: config.become_password.clone().or_else(|| {
                 var_str(vars, &["ansible_become_password", "ansible_become_pass"]).map(Secret::new)
-            });
-            Some(BecomeSpec {
-                method,
-                user: var_str(vars, &["ansible_become_user"]).unwrap_or_else(|| "root".into()),
-                password,
-            })
+            }),
+        };
+        let r#become = if become_on {
+            Some(become_vars.spec(name)?)
         } else {
             None
         };
@@ -249,6 +274,7 @@ impl HostConn {
             connection,
             ssh,
             r#become,
+            become_vars,
             posix_shell,
         })
     }
