@@ -438,3 +438,118 @@ fn malformed_outputs_are_refused_before_any_host_is_contacted() {
         "nothing ran"
     );
 }
+
+/// Runs muster under script(1), so its standard output and error are a terminal: what the
+/// terminal was sent, and the exit code.
+fn on_a_terminal(fleet: &Fleet, env: &[(&str, &str)], args: &[&str]) -> (String, Option<i32>) {
+    let mut line = format!(
+        "{} -i {} --known-hosts {}",
+        env!("CARGO_BIN_EXE_muster"),
+        fleet.inventory().display(),
+        fleet.known_hosts().display()
+    );
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    let typescript = fleet.dir().join("typescript");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &line])
+        .arg(&typescript)
+        .env("HOME", fleet.home())
+        .env_remove("NO_COLOR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("script(1) from util-linux");
+    let seen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    (seen, out.status.code())
+}
+
+/// Colours: `--color always` colours diffs and statuses even piped and with NO_COLOR set,
+/// `never` never does, `auto` does on a terminal unless NO_COLOR is set, and never when
+/// piped. Progress: a run whose standard output is not the text log on a terminal draws a
+/// bar on a terminal (play, task, hosts reported), and nothing when piped.
+#[test]
+fn colors_and_progress_follow_the_flags_and_the_terminal() {
+    let fleet = Fleet::debian(2);
+    let pb = fleet.dir().join("site.yml");
+    std::fs::write(&pb, PLAYBOOK).unwrap();
+    let pb = pb.to_str().unwrap();
+    assert_eq!(fleet.run(&["apply", pb]).status.code(), Some(0));
+    assert!(fleet
+        .exec_on(
+            "host2",
+            "echo 'Welcome, hackers' > /etc/motd && chmod 0644 /etc/shadow"
+        )
+        .status
+        .success());
+    let green_add = "\x1b[32m+Authorised use only";
+    let red_del = "\x1b[31m-Welcome, hackers";
+    let piped = |env: &[(&str, &str)], args: &[&str]| {
+        let mut c = fleet.muster();
+        c.env_remove("NO_COLOR")
+            .arg("-i")
+            .arg(fleet.inventory())
+            .arg("--known-hosts")
+            .arg(fleet.known_hosts())
+            .args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            show(&out),
+        )
+    };
+    let (out, all) = piped(&[], &["check", pb, "--color", "always"]);
+    assert!(out.contains(green_add) && out.contains(red_del), "{all}");
+    let (out, all) = piped(&[("NO_COLOR", "1")], &["check", pb, "--color", "always"]);
+    assert!(
+        out.contains(green_add),
+        "--color always beats NO_COLOR: {all}"
+    );
+    for args in [vec!["check", pb, "--color", "never"], vec!["check", pb]] {
+        let (out, all) = piped(&[], &args);
+        assert!(out.contains("+Authorised use only"), "{all}");
+        assert!(!out.contains('\x1b'), "{args:?}: {all}");
+    }
+    let (seen, code) = on_a_terminal(&fleet, &[], &["check", pb]);
+    assert_eq!(code, Some(2), "{seen}");
+    assert!(seen.contains(green_add), "auto on a terminal: {seen}");
+    let (seen, _) = on_a_terminal(&fleet, &[("NO_COLOR", "1")], &["check", pb]);
+    assert!(seen.contains("+Authorised use only"), "{seen}");
+    assert!(!seen.contains("\x1b[3"), "NO_COLOR on a terminal: {seen}");
+
+    // The audit's text report: statuses coloured as asked.
+    let policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/policies/generic.yml");
+    let policy = policy.to_str().unwrap();
+    let (out, all) = piped(&[], &["audit", policy, "--color", "always"]);
+    assert!(out.contains("\x1b[31mfail"), "{all}");
+    let (out, all) = piped(&[], &["audit", policy, "--color", "never"]);
+    assert!(out.contains("fail") && !out.contains('\x1b'), "{all}");
+
+    // Progress of a run that takes more than a second, JSON Lines on standard output.
+    let slow = fleet.dir().join("slow.yml");
+    std::fs::write(
+        &slow,
+        "- name: slowly\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: wait a while\n      \
+         command: sleep 1.8\n      changed_when: false\n",
+    )
+    .unwrap();
+    let slow = slow.to_str().unwrap();
+    let (seen, code) = on_a_terminal(&fleet, &[], &["apply", slow, "--format", "json"]);
+    assert_eq!(code, Some(0), "{seen}");
+    assert!(
+        seen.contains("slowly · TASK wait a while") && seen.contains("/2 hosts"),
+        "no progress bar on a terminal: {seen}"
+    );
+    let (out, all) = piped(&[], &["apply", slow, "--format", "json"]);
+    assert!(out.lines().all(|l| l.starts_with('{')), "{all}");
+    assert!(
+        !all.contains("TASK wait a while") && !all.contains('\x1b'),
+        "{all}"
+    );
+}

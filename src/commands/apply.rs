@@ -91,6 +91,7 @@ pub fn apply(
     let style = TextStyle {
         diff,
         verbose: config.verbose,
+        quiet: config.quiet,
         color: use_color(config.color),
     };
     let title = if check {

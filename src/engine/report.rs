@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
+use owo_colors::{AnsiColors, OwoColorize};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -150,9 +151,10 @@ pub struct Text<W: Write + Send> {
     pub color: bool,
 }
 
-fn paint(on: bool, code: &str, s: &str) -> String {
+/// `s` in `color` when colours are on (`--color`, NO_COLOR and the terminal decide `on`).
+pub(crate) fn paint(on: bool, color: AnsiColors, s: &str) -> String {
     if on {
-        format!("\x1b[{code}m{s}\x1b[0m")
+        s.color(color).to_string()
     } else {
         s.to_string()
     }
@@ -173,11 +175,11 @@ pub fn render_change(c: &Change, color: bool) -> String {
                 let text = hunk.to_string();
                 for line in text.lines() {
                     let painted = if line.starts_with('+') {
-                        paint(color, "32", line)
+                        paint(color, AnsiColors::Green, line)
                     } else if line.starts_with('-') {
-                        paint(color, "31", line)
+                        paint(color, AnsiColors::Red, line)
                     } else if line.starts_with("@@") {
-                        paint(color, "36", line)
+                        paint(color, AnsiColors::Cyan, line)
                     } else {
                         line.to_string()
                     };
@@ -233,16 +235,16 @@ impl<W: Write + Send> Reporter for Text<W> {
                     })
                     .unwrap_or_default();
                 let (word, code) = match status {
-                    Status::Ok => ("ok", "32"),
-                    Status::Changed if *planned => ("changed (check)", "33"),
-                    Status::Changed => ("changed", "33"),
-                    Status::Failed => ("fatal", "31"),
-                    Status::Skipped => ("skipping", "36"),
-                    Status::Unreachable => ("fatal", "31"),
+                    Status::Ok => ("ok", AnsiColors::Green),
+                    Status::Changed if *planned => ("changed (check)", AnsiColors::Yellow),
+                    Status::Changed => ("changed", AnsiColors::Yellow),
+                    Status::Failed => ("fatal", AnsiColors::Red),
+                    Status::Skipped => ("skipping", AnsiColors::Cyan),
+                    Status::Unreachable => ("fatal", AnsiColors::Red),
                 };
                 let mut line = format!("{}: [{host}]{item_txt}", paint(c, code, word));
                 if *status == Status::Unreachable {
-                    line.push_str(&paint(c, "31", " UNREACHABLE!"));
+                    line.push_str(&paint(c, AnsiColors::Red, " UNREACHABLE!"));
                 }
                 if let Some(m) = msg {
                     if matches!(
@@ -260,7 +262,7 @@ impl<W: Write + Send> Reporter for Text<W> {
                     ));
                 }
                 if *ignored {
-                    line.push_str(&paint(c, "36", "\n...ignoring"));
+                    line.push_str(&paint(c, AnsiColors::Cyan, "\n...ignoring"));
                 }
                 let _ = writeln!(w, "{line}");
                 if self.diff {
@@ -271,7 +273,11 @@ impl<W: Write + Send> Reporter for Text<W> {
                 Ok(())
             }
             Event::Warning { msg } => {
-                writeln!(w, "{}", paint(c, "35", &format!("[WARNING]: {msg}")))
+                writeln!(
+                    w,
+                    "{}",
+                    paint(c, AnsiColors::Magenta, &format!("[WARNING]: {msg}"))
+                )
             }
             Event::Recap { hosts, check } => {
                 let title = if *check {

@@ -1,6 +1,7 @@
 //! The audit report: the Audit JSON contract (`muster.audit/v1`) and the text report
 //! (host × control matrix, failing controls with evidence, the fleet score).
 
+use owo_colors::AnsiColors;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -129,22 +130,16 @@ impl AuditReport {
 
     /// The text report.
     pub fn to_text(&self, color: bool) -> String {
-        let paint = |code: &str, s: &str| {
-            if color {
-                format!("\x1b[{code}m{s}\x1b[0m")
-            } else {
-                s.to_string()
-            }
-        };
+        let paint = |c: AnsiColors, s: &str| crate::engine::report::paint(color, c, s);
         let status_txt = |st: Status| {
             let s = st.as_str();
             match st {
-                Status::Pass => paint("32", s),
-                Status::Warn => paint("33", s),
-                Status::Fail => paint("31", s),
-                Status::Error => paint("35", s),
-                Status::Skip => paint("36", s),
-                Status::Waived => paint("34", s),
+                Status::Pass => paint(AnsiColors::Green, s),
+                Status::Warn => paint(AnsiColors::Yellow, s),
+                Status::Fail => paint(AnsiColors::Red, s),
+                Status::Error => paint(AnsiColors::Magenta, s),
+                Status::Skip => paint(AnsiColors::Cyan, s),
+                Status::Waived => paint(AnsiColors::Blue, s),
             }
         };
         let mut out = String::new();
@@ -229,7 +224,10 @@ impl AuditReport {
                     out,
                     "  {} {}: {e}",
                     h.name,
-                    paint("31", if h.reachable { "ERROR" } else { "UNREACHABLE" })
+                    paint(
+                        AnsiColors::Red,
+                        if h.reachable { "ERROR" } else { "UNREACHABLE" }
+                    )
                 );
             }
             for r in &h.results {

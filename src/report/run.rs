@@ -201,6 +201,7 @@ pub struct RunOutputs {
 pub struct TextStyle {
     pub diff: bool,
     pub verbose: u8,
+    pub quiet: bool,
     pub color: bool,
 }
 
@@ -256,6 +257,14 @@ impl RunOutputs {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
+        // A progress bar on a terminal, unless the terminal already shows the text log.
+        use std::io::IsTerminal;
+        let text_on_terminal = stdout == Some(RunFormat::Text) && std::io::stdout().is_terminal();
+        if let Some(p) =
+            crate::progress::RunProgress::new(style.quiet, style.verbose, text_on_terminal)
+        {
+            reporters.push(Arc::new(p));
+        }
         Ok(RunOutputs {
             reporter: Arc::new(Fanout(reporters)),
             collector,
