@@ -249,6 +249,22 @@ controls:
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("cannot use ********"));
 
+    // The inventory as ansible-inventory shows it: the vault value and the become password
+    // masked (`run` fails the test if either shows).
+    for args in [
+        vec!["inventory", "--list"],
+        vec!["inventory", "--host", "host1"],
+    ] {
+        let out = run(&fleet, &dir, &args);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("\"db_password\": \"********\"")
+                && text.contains("\"ansible_become_password\": \"********\""),
+            "{text}"
+        );
+    }
+
     // Every report file.
     let files: Vec<PathBuf> = std::fs::read_dir(&reports)
         .unwrap()
