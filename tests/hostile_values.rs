@@ -19,6 +19,8 @@ fn hostile_values_land_literally_in_paths_lines_content_and_commands() {
         r#"name: 'it''s "x" $(touch /tmp/pwned1) `touch /tmp/pwned2` * ?; rm -rf /*'
 line: 'k = $(id) `id` ''q'' "dq" \n * ; touch /tmp/pwned3'
 multi: "first line\nsecond $(touch /tmp/pwned4) `touch /tmp/pwned5`\n"
+assign: 'X=1'
+nl: "two\nlines $(touch /tmp/pwned7)"
 "#,
     )
     .unwrap();
@@ -50,6 +52,24 @@ multi: "first line\nsecond $(touch /tmp/pwned4) `touch /tmp/pwned5`\n"
       copy:
         dest: /srv/argv.txt
         content: "{{ out.stdout }}"
+    - name: an assignment as the program is a program name, not an assignment
+      command:
+        argv: ["{{ assign }}", touch, /tmp/pwned6]
+      register: assigned
+      ignore_errors: true
+      check_mode: false
+    - name: what it said
+      copy:
+        dest: /srv/assigned.txt
+        content: "{{ assigned.rc }} {{ assigned.stderr }}"
+    - name: a newline in a path
+      file:
+        path: "/srv/{{ nl }}"
+        state: directory
+    - name: a file in it
+      copy:
+        dest: "/srv/{{ nl }}/f"
+        content: "{{ nl }}\n"
 "#,
     )
     .unwrap();
@@ -86,10 +106,21 @@ multi: "first line\nsecond $(touch /tmp/pwned4) `touch /tmp/pwned5`\n"
     // Nothing the values name was run, on the host or on the controller.
     let o = fleet.exec_on(
         "host1",
-        "ls /tmp/pwned1 /tmp/pwned2 /tmp/pwned3 /tmp/pwned4 /tmp/pwned5 2>&1",
+        "ls /tmp/pwned1 /tmp/pwned2 /tmp/pwned3 /tmp/pwned4 /tmp/pwned5 /tmp/pwned6 \
+         /tmp/pwned7 2>&1",
     );
     let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(text.matches("No such file").count(), 5, "{text}");
+    assert_eq!(text.matches("No such file").count(), 7, "{text}");
+    // `X=1` was looked for as a program (as Ansible's command does), and not found.
+    let said = String::from_utf8(fleet.upper_file("host1", "/srv/assigned.txt").unwrap()).unwrap();
+    assert!(said.starts_with("127 ") && said.contains("X=1"), "{said}");
+    // The newline landed in the directory's name, literally.
+    let o = fleet.exec_on("host1", "cat \"/srv/two\nlines \\$(touch /tmp/pwned7)/f\"");
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "two\nlines $(touch /tmp/pwned7)\n"
+    );
     assert!(!std::path::Path::new("/tmp/pwned1").exists());
     // And a rerun is in sync: the values are compared as text too.
     let out = run("check");

@@ -13,8 +13,12 @@ pub fn quote(word: &str) -> String {
     {
         return word.to_string();
     }
-    // Inside single quotes nothing is special except the single quote itself, which is
-    // closed, escaped and reopened.
+    single_quoted(word)
+}
+
+/// Inside single quotes nothing is special except the single quote itself, which is closed,
+/// escaped and reopened.
+fn single_quoted(word: &str) -> String {
     let mut out = String::with_capacity(word.len() + 2);
     out.push('\'');
     for c in word.chars() {
@@ -28,6 +32,24 @@ pub fn quote(word: &str) -> String {
     out
 }
 
+/// The words a shell reads as syntax, not as a program, in command position.
+const RESERVED: &[&str] = &[
+    "if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for",
+    "in", "function", "select", "time", "[[", "]]",
+];
+
+/// Quotes a word in command position (a program): as `quote`, and also a word the shell would
+/// not run as a program there — an assignment (`FOO=x` sets a variable and runs the next word
+/// instead) or a reserved word (`if`). Quoted, the shell looks for a program of that name, as
+/// Ansible's `command` does.
+pub fn quote_program(word: &str) -> String {
+    if word.contains('=') || RESERVED.contains(&word) {
+        single_quoted(word)
+    } else {
+        quote(word)
+    }
+}
+
 /// Joins words into one command line, each quoted.
 pub fn join<I, S>(words: I) -> String
 where
@@ -38,8 +60,10 @@ where
     for (i, w) in words.into_iter().enumerate() {
         if i > 0 {
             out.push(' ');
+            out.push_str(&quote(w.as_ref()));
+        } else {
+            out.push_str(&quote_program(w.as_ref()));
         }
-        out.push_str(&quote(w.as_ref()));
     }
     out
 }
@@ -67,10 +91,15 @@ pub struct Cmd(String);
 
 impl Cmd {
     pub fn new(program: &str) -> Self {
-        Cmd(quote(program))
+        Cmd(quote_program(program))
     }
+    /// The next word: the program itself when the line is still empty (`Cmd::default()`).
     pub fn arg(mut self, a: &str) -> Self {
-        let _ = write!(self.0, " {}", quote(a));
+        if self.0.is_empty() {
+            self.0 = quote_program(a);
+        } else {
+            let _ = write!(self.0, " {}", quote(a));
+        }
         self
     }
     pub fn args<I, S>(mut self, args: I) -> Self
@@ -165,6 +194,32 @@ mod tests {
             "a'b'c''",
         ];
         assert_eq!(through_sh(&words), words);
+    }
+
+    /// In command position an assignment or a reserved word is quoted, so the shell runs (or
+    /// fails to find) a program of that name instead of setting a variable and running the
+    /// next word.
+    #[test]
+    fn program_words_are_programs() {
+        for (words, name) in [
+            (vec!["FOO=x", "touch", "/nonexistent/never"], "FOO=x"),
+            (vec!["if", "true;", "then", "echo"], "if"),
+        ] {
+            let line = Cmd::default().args(&words).into_string();
+            let out = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&line)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(127), "{line}: {out:?}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains(name),
+                "{line}: {out:?}"
+            );
+        }
+        assert_eq!(quote_program("FOO=x"), "'FOO=x'");
+        assert_eq!(Cmd::new("sysctl").arg("a.b=1").as_str(), "sysctl a.b=1");
+        assert_eq!(join(["env", "A=1", "id"]), "env A=1 id");
     }
 
     #[test]
