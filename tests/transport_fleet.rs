@@ -328,6 +328,40 @@ fn become_with_sudo_password_on_stdin() {
             .unwrap();
         assert_eq!(o.stdout_str().trim(), "", "temp files left behind");
 
+        // The bytes reach the become user's shell on standard input after the password line:
+        // 4 MiB holding every byte value (NUL, ^D, CR, a lone password-like line) land exactly.
+        let mut big: Vec<u8> = (0..=255u8).collect();
+        big.extend(b"\ns3cret-pw\n\x04\r\n");
+        big.extend((0..4 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        with_pw
+            .put("/etc/bin.dat", &big, &FileAttrs::default())
+            .await
+            .unwrap();
+        assert!(
+            with_pw.get("/etc/bin.dat").await.unwrap() == big,
+            "binary upload differs"
+        );
+        // A temp file left by an upload cut short (the one name a path's uploads use) is
+        // replaced and removed by the next upload to that path; nothing is staged in /tmp.
+        let o = with_pw
+            .exec("printf stale > /etc/.root-owned.conf.muster.tmp", None)
+            .await
+            .unwrap();
+        assert!(o.success(), "{o:?}");
+        with_pw
+            .put("/etc/root-owned.conf", b"k = w\n", &FileAttrs::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            with_pw.get("/etc/root-owned.conf").await.unwrap(),
+            b"k = w\n"
+        );
+        let o = base
+            .exec("ls -a /tmp /etc | grep -F .muster || true", None)
+            .await
+            .unwrap();
+        assert_eq!(o.stdout_str().trim(), "", "temp files left behind");
+
         let wrong = Become::new(
             base.clone(),
             BecomeSpec {

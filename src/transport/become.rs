@@ -165,33 +165,21 @@ impl Transport for Become {
     }
 
     async fn put(&self, path: &str, data: &[u8], attrs: &FileAttrs) -> Result<()> {
-        // Upload as the login user to a private temp file, then move it into place as the
-        // become user: copy into the target's directory, then rename, so the switch is atomic.
-        let staged = format!("/tmp/.muster-stage-{:016x}", rand::random::<u64>());
-        self.inner
-            .put(
-                &staged,
-                data,
-                &FileAttrs {
-                    mode: Some(0o600),
-                    ..Default::default()
-                },
-            )
-            .await?;
+        // The bytes go to the become user's shell on standard input (after sudo's password
+        // line, when it wants one), into a private temp file in the target's directory, which
+        // is then renamed into place: the switch is atomic, nothing is staged elsewhere (a
+        // staged copy left by a cut connection could hold a secret), and the temp file has
+        // one name per path, so a run cut short leaves at most that one, which the next
+        // upload to the path replaces and removes.
         let (dir, base) = match path.rsplit_once('/') {
             Some(("", b)) => ("/", b),
             Some((d, b)) => (d, b),
             None => (".", path),
         };
-        let tmp = format!(
-            "{}/.{base}.muster-{:08x}.tmp",
-            dir.trim_end_matches('/'),
-            rand::random::<u32>()
-        );
+        let tmp = format!("{}/.{base}.muster.tmp", dir.trim_end_matches('/'));
         let mode = format!("{:o}", attrs.mode.unwrap_or(0o600));
         let mut script = format!(
-            "cat {s} > {t} && chmod {m} {t}",
-            s = quote(&staged),
+            "umask 077; rm -f {t} && cat > {t} && chmod {m} {t}",
             t = quote(&tmp),
             m = quote(&mode)
         );
@@ -208,19 +196,15 @@ impl Transport for Become {
             script.push_str(&format!(" && chown {} {}", quote(&spec), quote(&tmp)));
         }
         script.push_str(&format!(
-            " && mv -f {t} {p}; rc=$?; rm -f {t} {s}; exit $rc",
+            " && mv -f {t} {p}; rc=$?; rm -f {t}; exit $rc",
             t = quote(&tmp),
-            p = quote(path),
-            s = quote(&staged)
+            p = quote(path)
         ));
-        let result = self.run_ok(&script, &format!("writing {path}")).await;
-        if result.is_err() {
-            let _ = self
-                .inner
-                .exec(&Cmd::new("rm").arg("-f").arg(&staged).into_string(), None)
-                .await;
+        let out = self.exec(&script, Some(data)).await?;
+        if !out.success() {
+            return Err(self.fail(format!("writing {path}: {}", out.stderr_str().trim())));
         }
-        result.map(|_| ())
+        Ok(())
     }
 
     async fn get(&self, path: &str) -> Result<Vec<u8>> {
