@@ -160,6 +160,8 @@ impl Config {
         let vault = VaultOptions {
             password: if c.ask_vault_pass {
                 Some(ask_vault_password()?)
+            } else if c.vault_password_file.is_empty() {
+                env_vault_password()
             } else {
                 None
             },
@@ -205,6 +207,16 @@ fn ask_become_password() -> Result<Secret> {
         ))
     })?;
     Ok(Secret::new(line.trim_end_matches(['\r', '\n'])))
+}
+
+/// $MUSTER_VAULT_PASSWORD, the vault password itself (for CI systems that hand secrets over
+/// in the environment); surrounding whitespace dropped, as from a password file.
+fn env_vault_password() -> Option<Secret> {
+    std::env::var("MUSTER_VAULT_PASSWORD")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
 }
 
 /// `--vault-password-file` flags; without them (and without `--ask-vault-pass`), the files

@@ -19,6 +19,7 @@ fn muster(dir: &Path) -> Command {
     c.current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("MUSTER_VAULT_PASSWORD_FILE")
+        .env_remove("MUSTER_VAULT_PASSWORD")
         .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
         .stdin(Stdio::null());
     c
@@ -49,6 +50,29 @@ fn ok(dir: &Path, args: &[&str]) -> Output {
     let o = run(dir, args);
     assert_eq!(o.status.code(), Some(0), "{args:?}\n{}", show(&o));
     o
+}
+
+/// The decrypted value of `var` for localhost of the inventory `inv` in `dir`, as a task
+/// uses it: written by a `copy` task to a file and read back (muster prints vault values
+/// only as `********`).
+fn revealed(dir: &Path, var: &str) -> String {
+    let dest = dir.join(format!("revealed-{var}"));
+    let _ = std::fs::remove_file(&dest);
+    ok(
+        dir,
+        &[
+            "--vault-password-file",
+            "pw",
+            "-i",
+            "inv",
+            "run",
+            "-m",
+            "copy",
+            "-a",
+            &format!("content={{{{ {var} }}}} dest={}", dest.display()),
+        ],
+    );
+    std::fs::read_to_string(&dest).unwrap()
 }
 
 /// A scratch directory with the password in `pw`.
@@ -231,6 +255,9 @@ fn password_sources() {
     // the environment
     view(muster(dir).env("MUSTER_VAULT_PASSWORD_FILE", dir.join("pw")));
     view(muster(dir).env("ANSIBLE_VAULT_PASSWORD_FILE", dir.join("pw")));
+    // the password itself in the environment; never echoed
+    let o = view(muster(dir).env("MUSTER_VAULT_PASSWORD", format!("{PASSWORD}\n")));
+    assert!(!show(&o).contains(PASSWORD));
     // several files: the one that opens the data wins
     std::fs::write(dir.join("other"), "not it\n").unwrap();
     view(muster(dir).args([
@@ -289,6 +316,8 @@ fn encrypt_string_prints_a_vault_yaml_value() {
     )
     .unwrap();
     std::fs::write(dir.join("inv/host_vars/localhost.yml"), &out).unwrap();
+    assert_eq!(revealed(dir, "api_token"), "s3cr3t-token-value");
+    // and `muster inventory` shows it masked, as a secret
     let o = ok(
         dir,
         &[
@@ -302,7 +331,7 @@ fn encrypt_string_prints_a_vault_yaml_value() {
         ],
     );
     let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(j["api_token"], "s3cr3t-token-value");
+    assert_eq!(j["api_token"], "********");
     // without a name, and from standard input
     let mut child = muster(dir)
         .args(["--vault-password-file", "pw", "vault", "encrypt-string"])
@@ -419,22 +448,9 @@ fn interoperates_with_the_real_ansible_vault() {
             "inv/group_vars/all.yml",
         ],
     );
-    let o = ok(
-        dir,
-        &[
-            "--vault-password-file",
-            "pw",
-            "-i",
-            "inv",
-            "inventory",
-            "--host",
-            "localhost",
-        ],
-    );
-    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(j["their_token"], "ansible-made secret", "{j}");
-    assert_eq!(j["group_secret"], "whole-file secret", "{j}");
-    assert_eq!(j["plain"], 1);
+    assert_eq!(revealed(dir, "their_token"), "ansible-made secret");
+    assert_eq!(revealed(dir, "group_secret"), "whole-file secret");
+    assert_eq!(revealed(dir, "plain"), "1");
 
     // a 1.2 file with a vault id label, both ways
     std::fs::write(dir.join("labelled.txt"), "labelled by ansible\n").unwrap();
