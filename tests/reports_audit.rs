@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use fleet::junit::parse_junit;
+use fleet::reports::{markdown_outline, prom_line};
 use fleet::Fleet;
 use serde_json::Value;
 use serde_sarif::sarif::Sarif;
@@ -33,51 +34,6 @@ fn muster(fleet: &Fleet, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run muster")
-}
-
-// ---- Prometheus textfile lines ----
-
-/// `name{k="v",...} value` → (name, labels, value); None for comments and blank lines.
-fn parse_prom_line(line: &str) -> Option<(String, BTreeMap<String, String>, f64)> {
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let (head, value) = line.rsplit_once(' ').expect("a value");
-    let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line}"));
-    let (name, labels) = match head.split_once('{') {
-        None => (head.to_string(), BTreeMap::new()),
-        Some((n, rest)) => {
-            let body = rest.strip_suffix('}').expect("closing brace");
-            let mut labels = BTreeMap::new();
-            let mut chars = body.chars().peekable();
-            while chars.peek().is_some() {
-                let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
-                assert_eq!(chars.next(), Some('"'), "quoted label in {line}");
-                let mut v = String::new();
-                loop {
-                    match chars.next().expect("unterminated label value") {
-                        '\\' => match chars.next().unwrap() {
-                            'n' => v.push('\n'),
-                            c => v.push(c),
-                        },
-                        '"' => break,
-                        c => v.push(c),
-                    }
-                }
-                labels.insert(key, v);
-                if chars.peek() == Some(&',') {
-                    chars.next();
-                }
-            }
-            (n.to_string(), labels)
-        }
-    };
-    assert!(
-        name.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-        "metric name {name}"
-    );
-    Some((name, labels, value))
 }
 
 // ---- Nagios ----
@@ -372,12 +328,32 @@ fn one_audit_writes_every_format_and_each_parses_back() {
         md.matches("</details>").count()
     );
     assert!(md.contains("**shadow-perms** (high)"), "{md}");
+    // As a Markdown renderer reads it (CommonMark, GitHub tables): one level-2 heading with
+    // the score, and a table of a header and a row per host whose cells are the report's.
+    let outline = markdown_outline(&md);
+    assert_eq!(outline.headings.len(), 1, "{outline:?}");
+    assert_eq!(outline.headings[0].0, 2, "{outline:?}");
+    assert!(
+        outline.headings[0].1.starts_with("muster audit: score "),
+        "{outline:?}"
+    );
+    let table = &outline.tables[0];
+    assert_eq!(table[0][..3], ["Host", "Score", "Pass"], "{table:?}");
+    assert_eq!(table.len(), hosts.len() + 1, "{table:?}");
+    for (row, h) in table[1..].iter().zip(&hosts) {
+        assert_eq!(
+            row.len(),
+            table[0].len(),
+            "every row as wide as the header: {row:?}"
+        );
+        assert_eq!(row[0], h["name"].as_str().unwrap(), "{row:?}");
+    }
 
     // Prometheus: every line parses; each host has a score and a reachability.
     let prom = read("muster.prom");
     let mut samples = Vec::new();
     for line in prom.lines() {
-        if let Some(s) = parse_prom_line(line) {
+        if let Some(s) = prom_line(line) {
             samples.push(s);
         } else if !line.is_empty() {
             assert!(
@@ -573,7 +549,7 @@ fn nagios_exit_codes_warn_fail_unreachable_and_unknown_formats_refused() {
     assert_eq!(down.cases.len(), 1);
     assert_eq!(down.cases[0].outcome, "error");
     let prom = std::fs::read_to_string(&pp).unwrap();
-    let samples: Vec<_> = prom.lines().filter_map(parse_prom_line).collect();
+    let samples: Vec<_> = prom.lines().filter_map(prom_line).collect();
     assert!(samples
         .iter()
         .any(|(n, l, v)| n == "muster_host_reachable" && l["host"] == "host2" && *v == 0.0));

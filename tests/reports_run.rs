@@ -12,7 +12,7 @@ use fleet::show;
 use std::collections::BTreeSet;
 
 use fleet::junit::parse_junit;
-use fleet::reports::{headless, sarif_schema, tags};
+use fleet::reports::{headless, markdown_outline, prom_line, sarif_schema, tags};
 use fleet::Fleet;
 use serde_json::Value;
 
@@ -168,6 +168,29 @@ fn check_junit_marks_exactly_the_drifted_tasks_and_other_formats_agree() {
     assert_eq!(md.matches("<details>").count(), 2, "{md}");
     assert!(md.contains("```diff\n"), "{md}");
     assert!(md.contains("+Authorised use only"), "{md}");
+    // As a Markdown renderer reads it: the heading, the recap table (a row per host), and
+    // the two diffs as `diff` code blocks, verbatim.
+    let outline = markdown_outline(&md);
+    assert_eq!(
+        outline.headings,
+        [(2, "muster check: 2 of 3 hosts would change".to_string())]
+    );
+    let table = &outline.tables[0];
+    assert_eq!(table[0][0], "Host", "{table:?}");
+    let hosts_in_table: Vec<&str> = table[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(hosts_in_table, ["host1", "host2", "host3"]);
+    let diffs: Vec<&(String, String)> = outline
+        .code
+        .iter()
+        .filter(|(lang, _)| lang == "diff")
+        .collect();
+    assert_eq!(diffs.len(), 2, "{outline:?}");
+    assert!(
+        diffs
+            .iter()
+            .any(|(_, d)| d.contains("-Welcome, hackers\n+Authorised use only\n")),
+        "{diffs:?}"
+    );
 
     // JSON Lines: every line an event; the host results agree with the JUnit failures.
     let events: Vec<Value> = std::fs::read_to_string(&jsonl)
@@ -264,10 +287,9 @@ fn check_junit_marks_exactly_the_drifted_tasks_and_other_formats_agree() {
     // Prometheus: every line a comment or a sample; the drifted tasks coded 1, the rest 0,
     // the skipped task -1.
     let prom = std::fs::read_to_string(&prom_path).unwrap();
-    let sample = regex::Regex::new(r#"^[a-z_]+(\{([a-z_]+="[^"]*",?)*\})? -?[0-9.e+]+$"#).unwrap();
-    for line in prom.lines().filter(|l| !l.starts_with('#')) {
-        assert!(sample.is_match(line), "not a sample: {line}");
-    }
+    // Every line a comment or a sample of the exposition format (names, escaped labels).
+    let samples: Vec<_> = prom.lines().filter_map(prom_line).collect();
+    assert!(!samples.is_empty(), "{prom}");
     let status = |host: &str, task: &str| {
         let head = format!(
             "muster_run_task_status{{host=\"{host}\",mode=\"check\",play=\"baseline\",task=\"{task}\"}} "

@@ -1,5 +1,6 @@
-//! Reports of playbook runs (`apply`, `check`, the remediation run of `remediate`), built from
-//! the engine's events like every other output:
+//! Reports of playbook runs (`apply`, `check`), built from the engine's events like every
+//! other output (`remediate` prints its remediation run as text and writes the audit after
+//! it in the audit formats):
 //!
 //! | format     | what it is                                                              |
 //! |------------|-------------------------------------------------------------------------|
