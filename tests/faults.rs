@@ -975,6 +975,58 @@ fn ctrl_c_writes_the_partial_report_and_exits_130() {
     assert!(done.stdout.contains("PLAY RECAP"), "{out}");
     assert!(done.stdout.contains("interrupted"), "{out}");
     assert_gone("sleep 30.25", &out);
+
+    // check: the reports asked for with -o are written with what happened so far.
+    for h in ["host1", "host2", "host3"] {
+        assert!(fleet.exec_on(h, "rm /srv/long-started").status.success());
+    }
+    let slow = write(
+        fleet.dir(),
+        "slow-check.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: motd\n      \
+         copy: {dest: /etc/motd, content: \"checked\\n\"}\n    - name: slow probe\n      \
+         command: sleep 30.5\n      check_mode: false\n      changed_when: false\n",
+    );
+    let partial = fleet.dir().join("check.xml");
+    let partial_md = fleet.dir().join("check.md");
+    let p = Proc::spawn(muster(
+        &fleet,
+        &[
+            "check",
+            s(&slow),
+            "-o",
+            &format!("junit={}", partial.display()),
+            "-o",
+            &format!("markdown={}", partial_md.display()),
+        ],
+    ));
+    wait_for("the slow probes to start", Duration::from_secs(30), || {
+        running("sleep 30.5").len() == 3
+    });
+    sigint(p.pid());
+    let done = p.finish(Duration::from_secs(10));
+    let out = done.show();
+    assert_eq!(done.code, Some(130), "{out}");
+    assert_gone("sleep 30.5", &out);
+    let junit = std::fs::read_to_string(&partial).unwrap_or_else(|e| panic!("{e}: {out}"));
+    // Each host's drift found before the interruption, and the task it was cut in.
+    assert_eq!(junit.matches("type=\"drift\"").count(), 3, "{junit}");
+    assert_eq!(junit.matches("interrupted (Ctrl-C)").count(), 3, "{junit}");
+    let md = std::fs::read_to_string(&partial_md).unwrap();
+    assert!(md.contains("3 of 3 hosts would change"), "{md}");
+
+    // Ad-hoc commands: Ctrl-C ends them on the hosts too, and exits 130.
+    let p = Proc::spawn(muster(&fleet, &["run", "-m", "shell", "-a", "sleep 30.75"]));
+    wait_for(
+        "the ad-hoc sleeps to start",
+        Duration::from_secs(30),
+        || running("sleep 30.75").len() == 3,
+    );
+    sigint(p.pid());
+    let done = p.finish(Duration::from_secs(10));
+    let out = done.show();
+    assert_eq!(done.code, Some(130), "{out}");
+    assert_gone("sleep 30.75", &out);
 }
 
 /// A command whose wait muster gives up (`--timeout`) is ended on its host, with its children:
