@@ -1011,6 +1011,11 @@ fn one_mixed_fleet_audit_writes_every_format_and_each_is_validated() {
     // By default pass and skip are unselected: the all-pass Windows laptop's row is hidden.
     let win_row = tags(&dom, r#"<tr class="[^"]*" data-host="win-laptop""#);
     assert!(win_row[0].contains("hidden"), "{win_row:?}");
+    // ...and the page says so above the matrix.
+    assert!(
+        dom.contains("1 host has nothing with the selected statuses and is not shown"),
+        "{dom}"
+    );
     let deb_row = tags(&dom, r#"<tr class="[^"]*" data-host="deb-server""#);
     assert!(!deb_row[0].contains("hidden"), "{deb_row:?}");
     // The scores a reader sees are the report's: the fleet's first, then each host's row.

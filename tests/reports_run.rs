@@ -330,6 +330,10 @@ fn check_junit_marks_exactly_the_drifted_tasks_and_other_formats_agree() {
         "host1 (in sync) hidden by the default filter: {rows:?}"
     );
     assert!(hidden[0].contains("host1"), "{rows:?}");
+    assert!(
+        dom.contains("1 host has nothing with the selected statuses"),
+        "{dom}"
+    );
     assert_eq!(
         tags(&dom, r#"<th class="ctl[^"]*""#).len(),
         5,

@@ -53,11 +53,21 @@ fn ok(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// The decrypted value of `var` for localhost of the inventory `inv` in `dir`, as a task
-/// uses it: written by a `copy` task to a file and read back (muster prints vault values
-/// only as `********`).
+/// uses it: written by a task to a file and read back (muster prints vault values only as
+/// `********`).
 fn revealed(dir: &Path, var: &str) -> String {
     let dest = dir.join(format!("revealed-{var}"));
     let _ = std::fs::remove_file(&dest);
+    let play = dir.join(format!("reveal-{var}.yml"));
+    std::fs::write(
+        &play,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy:\n        \
+             content: \"{{{{ {var} }}}}\"\n        dest: {}\n",
+            dest.display()
+        ),
+    )
+    .unwrap();
     ok(
         dir,
         &[
@@ -65,11 +75,8 @@ fn revealed(dir: &Path, var: &str) -> String {
             "pw",
             "-i",
             "inv",
-            "run",
-            "-m",
-            "copy",
-            "-a",
-            &format!("content={{{{ {var} }}}} dest={}", dest.display()),
+            "apply",
+            play.to_str().unwrap(),
         ],
     );
     std::fs::read_to_string(&dest).unwrap()

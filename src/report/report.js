@@ -15,7 +15,7 @@
     });
     var hiddenCtl = {};
     document.querySelectorAll("#matrix th.ctl.hidden").forEach(function (th) { hiddenCtl[th.dataset.ctl] = true; });
-    var shownHosts = {};
+    var shownHosts = {}, quiet = 0;
     document.querySelectorAll("#matrix tr.hostrow").forEach(function (tr) {
       var any = tr.classList.contains("down");
       tr.querySelectorAll("td[data-ctl]").forEach(function (td) {
@@ -31,7 +31,15 @@
       var show = match && (any || all);
       tr.classList.toggle("hidden", !show);
       if (show) { shownHosts[tr.dataset.host] = true; }
+      if (match && !show) { quiet += 1; }
     });
+    // Say how many hosts the status filter leaves out, so none is missed unawares.
+    var note = document.getElementById("hidden-note");
+    if (note) {
+      note.textContent = quiet === 0 ? "" : quiet + (quiet === 1 ? " host has" : " hosts have") +
+        " nothing with the selected statuses and " + (quiet === 1 ? "is" : "are") +
+        " not shown (tick “show hosts with nothing selected”).";
+    }
     document.querySelectorAll("section.host").forEach(function (sec) {
       sec.classList.toggle("hidden", !shownHosts[sec.dataset.host]);
       sec.querySelectorAll(".result[data-status]").forEach(function (r) {
