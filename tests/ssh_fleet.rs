@@ -289,6 +289,41 @@ fn run_reports_failures_and_keeps_the_others() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout.contains("$(id); x"), "{stdout}");
 
+    // -a is a template rendered per host, as Ansible does: each host's own name and vars.
+    let out = muster(
+        &fleet,
+        &[
+            "run",
+            "-l",
+            "host1,host3",
+            "-m",
+            "command",
+            "-a",
+            "echo {{ inventory_hostname }} {{ ansible_port }} {{ 6 * 7 }}",
+            "--format",
+            "json",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for (line, host) in stdout.lines().zip(["host1", "host3"]) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            v["stdout"],
+            format!("{host} {} 42\n", fleet.port(host)),
+            "{stdout}"
+        );
+    }
+    // An undefined variable is an input error before any host is reached.
+    let out = muster(&fleet, &["run", "-m", "shell", "-a", "echo {{ nope }}"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("undefined variable `nope`") && stderr.contains("-a:1:"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+
     // creates= skips the command when the file is there, in check mode too.
     let out = muster(
         &fleet,

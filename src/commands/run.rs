@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::error::{exit, Error, HostErrorKind, Result};
 use crate::runner::{exit_code_of, on_each_host, runtime, select_targets};
 use crate::secrets::redact;
+use crate::template::{Origin, Templar};
 use crate::transport::quote::{quote, Cmd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,18 +150,50 @@ enum Outcome {
     WouldRun,
 }
 
+/// The ad-hoc arguments of each host: `-a` rendered as a template against the host's
+/// inventory variables and the magic ones (`inventory_hostname`, `group_names`, `groups`), as
+/// Ansible does, then parsed. A template error is an input error, before any host is reached.
+fn tasks_per_host(
+    inv: &crate::inventory::Inventory,
+    targets: &[crate::runner::Target],
+    args: &RunArgs,
+) -> Result<std::collections::HashMap<String, AdHoc>> {
+    let templar = Templar::new();
+    let origin = Origin::new("-a", 1, 1).with_task(format!("-m {}", args.module));
+    let groups = json!(inv.groups_map());
+    let mut out = std::collections::HashMap::new();
+    for t in targets {
+        let mut vars = t.vars.clone();
+        vars.insert("inventory_hostname".into(), json!(t.name));
+        vars.insert(
+            "inventory_hostname_short".into(),
+            json!(t.name.split('.').next().unwrap_or(&t.name)),
+        );
+        vars.insert("group_names".into(), json!(inv.groups_of(&t.name)));
+        vars.insert("groups".into(), groups.clone());
+        let text = templar.render_str(&args.args, &serde_json::Value::Object(vars), &origin)?;
+        out.insert(t.name.clone(), AdHoc::parse(&args.module, &text)?);
+    }
+    Ok(out)
+}
+
 pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
+    // The module is checked before the inventory is read.
     let task = AdHoc::parse(&args.module, &args.args)?;
-    let (_inv, targets) = select_targets(config)?;
+    let (inv, targets) = select_targets(config)?;
     if targets.is_empty() {
         eprintln!("warning: no hosts matched");
         return Ok(exit::OK);
     }
+    let per_host = std::sync::Arc::new(tasks_per_host(&inv, &targets, args)?);
     let check = args.check;
     let rt = runtime()?;
-    let task2 = task.clone();
-    let runs = rt.block_on(on_each_host(config, &targets, move |t, _target| {
-        let task = task2.clone();
+    let (hosts_tasks, fallback) = (per_host.clone(), task.clone());
+    let runs = rt.block_on(on_each_host(config, &targets, move |t, target| {
+        let task = hosts_tasks
+            .get(&target.name)
+            .cloned()
+            .unwrap_or_else(|| fallback.clone());
         async move {
             if let Some((test, why)) = task.skip_test() {
                 let out = t.exec(&test, None).await?;
@@ -210,7 +243,7 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
                     println!(
                         "{} | SKIPPED => would run (check mode): {}",
                         r.name,
-                        task.command_line()
+                        per_host.get(&r.name).unwrap_or(&task).command_line()
                     );
                 }
                 json!({"host": r.name, "status": "skipped", "changed": false,
