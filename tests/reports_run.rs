@@ -12,7 +12,7 @@ use fleet::show;
 use std::collections::BTreeSet;
 
 use fleet::junit::parse_junit;
-use fleet::reports::{headless, markdown_outline, prom_line, sarif_schema, tags};
+use fleet::reports::{assert_valid_sarif, headless, markdown_outline, prom_line, tags};
 use fleet::Fleet;
 use serde_json::Value;
 
@@ -226,13 +226,7 @@ fn check_junit_marks_exactly_the_drifted_tasks_and_other_formats_agree() {
     // SARIF: valid 2.1.0; an error result per drifted host and task, at the task's line.
     let sarif: Value =
         serde_json::from_str(&std::fs::read_to_string(&sarif_path).unwrap()).unwrap();
-    let schema = sarif_schema();
-    let validator = jsonschema::validator_for(&schema).expect("SARIF schema compiles");
-    let errors: Vec<String> = validator
-        .iter_errors(&sarif)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "SARIF invalid: {errors:#?}");
+    assert_valid_sarif(&sarif);
     let run = &sarif["runs"][0];
     assert_eq!(
         run["tool"]["driver"]["rules"].as_array().unwrap().len(),

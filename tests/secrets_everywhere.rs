@@ -31,20 +31,22 @@ fn clean(what: &str, text: &str) {
     }
 }
 
-fn run(fleet: &Fleet, dir: &Path, args: &[&str]) -> Output {
-    let out = fleet
-        .muster()
-        .current_dir(dir)
+/// muster in the project `dir`: its inventory, the fleet's known_hosts, the vault password.
+fn muster_in(fleet: &Fleet, dir: &Path) -> std::process::Command {
+    let mut c = fleet.muster();
+    c.current_dir(dir)
         .env("NO_COLOR", "1")
         .arg("-i")
         .arg(dir.join("inventory"))
         .arg("--known-hosts")
         .arg(fleet.known_hosts())
         .arg("--vault-password-file")
-        .arg(dir.join("pw"))
-        .args(args)
-        .output()
-        .unwrap();
+        .arg(dir.join("pw"));
+    c
+}
+
+fn run(fleet: &Fleet, dir: &Path, args: &[&str]) -> Output {
+    let out = muster_in(fleet, dir).args(args).output().unwrap();
     clean(&format!("muster {args:?}"), &show(&out));
     out
 }
@@ -390,16 +392,7 @@ fn become_password_reaches_sudo_on_stdin_only_and_no_log_values_no_report() {
             reports.join(format!("apply.{f}")).display()
         ));
     }
-    let mut child = fleet
-        .muster()
-        .current_dir(&dir)
-        .env("NO_COLOR", "1")
-        .arg("-i")
-        .arg(dir.join("inventory"))
-        .arg("--known-hosts")
-        .arg(fleet.known_hosts())
-        .arg("--vault-password-file")
-        .arg(dir.join("pw"))
+    let mut child = muster_in(&fleet, &dir)
         .args(&args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -31,9 +31,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use serde_sarif::sarif::{
-    ArtifactLocation, Location, Message, MultiformatMessageString, PhysicalLocation, PropertyBag,
-    Region, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif, Tool,
-    ToolComponent,
+    Message, MultiformatMessageString, PropertyBag, ReportingDescriptor, Result as SarifResult,
+    ResultLevel,
 };
 
 use super::nagios::{state_name, CRITICAL, OK, UNKNOWN};
@@ -276,20 +275,8 @@ pub(super) fn sarif(c: &Collected, meta: &RunMeta) -> String {
         }
     };
     let location = |file: &str, line: usize| {
-        (!file.is_empty()).then(|| {
-            vec![Location::builder()
-                .physical_location(
-                    PhysicalLocation::builder()
-                        .artifact_location(
-                            ArtifactLocation::builder()
-                                .uri(super::sarif::uri_of(Path::new(file)))
-                                .build(),
-                        )
-                        .region(Region::builder().start_line(line.max(1) as i64).build())
-                        .build(),
-                )
-                .build()]
-        })
+        (!file.is_empty())
+            .then(|| super::sarif::line_location(&super::sarif::uri_of(Path::new(file)), line))
     };
     let rules: Vec<ReportingDescriptor> = tasks
         .iter()
@@ -374,22 +361,5 @@ pub(super) fn sarif(c: &Collected, meta: &RunMeta) -> String {
     let mut props = BTreeMap::new();
     props.insert("mode".to_string(), json!(meta.title));
     props.insert("started".to_string(), json!(meta.started));
-    let driver = ToolComponent::builder()
-        .name("muster")
-        .version(env!("CARGO_PKG_VERSION"))
-        .rules(rules)
-        .build();
-    let run = Run::builder()
-        .tool(Tool::builder().driver(driver).build())
-        .results(results)
-        .properties(PropertyBag::builder().additional_properties(props).build())
-        .build();
-    let sarif = Sarif::builder()
-        .schema(super::sarif::SCHEMA_URI)
-        .version(Value::from("2.1.0"))
-        .runs(vec![run])
-        .build();
-    let mut s = serde_json::to_string_pretty(&sarif).unwrap_or_default();
-    s.push('\n');
-    s
+    super::sarif::document(rules, results, props)
 }

@@ -200,16 +200,7 @@ pub fn render(report: &AuditReport, catalog: &Catalog) -> String {
             if !r.expected.is_null() {
                 props.insert("expected".to_string(), r.expected.clone());
             }
-            let locations = d.loc.as_ref().map(|(uri, line)| {
-                vec![Location::builder()
-                    .physical_location(
-                        PhysicalLocation::builder()
-                            .artifact_location(ArtifactLocation::builder().uri(uri.clone()).build())
-                            .region(Region::builder().start_line(*line as i64).build())
-                            .build(),
-                    )
-                    .build()]
-            });
+            let locations = d.loc.as_ref().map(|(uri, line)| line_location(uri, *line));
             let msg = Message::builder()
                 .text(format!("{} (host {})", r.message, h.name))
                 .build();
@@ -228,15 +219,46 @@ pub fn render(report: &AuditReport, catalog: &Catalog) -> String {
         }
     }
 
+    document(descriptors, results, BTreeMap::new())
+}
+
+/// The location of `line` (1-based) in the file at `uri`.
+pub(super) fn line_location(uri: &str, line: usize) -> Vec<Location> {
+    vec![Location::builder()
+        .physical_location(
+            PhysicalLocation::builder()
+                .artifact_location(ArtifactLocation::builder().uri(uri.to_string()).build())
+                .region(Region::builder().start_line(line.max(1) as i64).build())
+                .build(),
+        )
+        .build()]
+}
+
+/// The SARIF document of one muster run: muster as the tool with its `rules`, the `results`,
+/// and the run's `properties` (none when empty).
+pub(super) fn document(
+    rules: Vec<ReportingDescriptor>,
+    results: Vec<SarifResult>,
+    properties: BTreeMap<String, Value>,
+) -> String {
     let driver = ToolComponent::builder()
         .name("muster")
         .version(env!("CARGO_PKG_VERSION"))
-        .rules(descriptors)
+        .rules(rules)
         .build();
     let run = Run::builder()
         .tool(Tool::builder().driver(driver).build())
-        .results(results)
-        .build();
+        .results(results);
+    let run = if properties.is_empty() {
+        run.build()
+    } else {
+        run.properties(
+            PropertyBag::builder()
+                .additional_properties(properties)
+                .build(),
+        )
+        .build()
+    };
     let sarif = Sarif::builder()
         .schema(SCHEMA_URI)
         .version(Value::from("2.1.0"))

@@ -192,3 +192,14 @@ pub fn markdown_outline(md: &str) -> MarkdownOutline {
     }
     out
 }
+
+/// Fails the test unless `sarif` is valid against the official SARIF 2.1.0 schema.
+pub fn assert_valid_sarif(sarif: &Value) {
+    let schema = sarif_schema();
+    let validator = jsonschema::validator_for(&schema).expect("SARIF schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(sarif)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "SARIF invalid: {errors:#?}");
+}
