@@ -164,7 +164,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Module to run (command, shell, raw).
+    /// Module to run: command, shell and raw print Ansible's ad-hoc lines; any other module
+    /// (ping, copy, package, service...) runs as a one-task play.
     #[arg(short = 'm', long = "module-name", default_value = "command")]
     pub module: String,
     /// Module arguments (`key=value ...`, or the command line for command/shell/raw).

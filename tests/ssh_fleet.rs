@@ -324,6 +324,68 @@ fn run_reports_failures_and_keeps_the_others() {
     );
     assert!(stdout.is_empty(), "{stdout}");
 
+    // Any other module runs as a one-task play: copy with a source relative to the current
+    // directory, templated per host; check mode changes nothing; a rerun changes nothing.
+    let src_dir = fleet.dir().join("adhoc");
+    std::fs::create_dir_all(&src_dir).unwrap();
+    std::fs::write(src_dir.join("motd"), "ad hoc motd\n").unwrap();
+    let copy = |extra: &[&str], code: i32| {
+        let mut c = fleet.muster();
+        c.current_dir(&src_dir)
+            .arg("-i")
+            .arg(fleet.inventory())
+            .arg("--known-hosts")
+            .arg(fleet.known_hosts())
+            .args([
+                "run",
+                "-l",
+                "host1",
+                "-m",
+                "ansible.builtin.copy",
+                "-a",
+                "src=motd dest=/etc/motd-{{ inventory_hostname }} mode=0640",
+                "--format",
+                "json",
+            ])
+            .args(extra);
+        let out = c.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(code), "{stdout}\n{stderr}");
+        let recap: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        recap["hosts"]["host1"]["changed"].as_u64().unwrap()
+    };
+    // Check mode: exit 2 on drift, as `muster check`.
+    assert_eq!(copy(&["--check"], 2), 1, "check mode plans the change");
+    assert!(
+        fleet.upper_file("host1", "/etc/motd-host1").is_none(),
+        "check changed nothing"
+    );
+    assert_eq!(copy(&[], 0), 1);
+    assert_eq!(
+        fleet.upper_file("host1", "/etc/motd-host1").as_deref(),
+        Some(&b"ad hoc motd\n"[..])
+    );
+    assert_eq!(copy(&[], 0), 0, "a rerun changes nothing");
+    let out = muster(&fleet, &["run", "-m", "ping"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "host2 is down: {stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("ok: [host1]") && stdout.contains("ok: [host3]"),
+        "{stdout}"
+    );
+    let out = muster(&fleet, &["run", "-m", "nosuch", "-a", "x=1"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("unknown module or task keyword `nosuch`"),
+        "{stderr}"
+    );
+
     // creates= skips the command when the file is there, in check mode too.
     let out = muster(
         &fleet,

@@ -40,6 +40,18 @@ pub fn apply(
     diff: bool,
     play: &PlayArgs,
 ) -> Result<i32> {
+    apply_in(config, playbooks, check, diff, play, None)
+}
+
+/// As `apply`, the playbooks' relative paths found from `dir` when given (ad-hoc tasks).
+pub fn apply_in(
+    config: &Config,
+    playbooks: &[PathBuf],
+    check: bool,
+    diff: bool,
+    play: &PlayArgs,
+    dir: Option<&std::path::Path>,
+) -> Result<i32> {
     let mut config = config.clone();
     let mut roles_path = Vec::new();
     // ansible.cfg, when the project has one: inventory, roles_path, remote_user, become,
@@ -78,12 +90,14 @@ pub fn apply(
         skip_tags: split_tags(&play.skip_tags),
     };
     let mut inventory = Inventory::load(&config.inventory)?;
-    for pb in playbooks {
-        let dir = pb
+    // group_vars/host_vars beside a playbook, as ansible-playbook reads them (an ad-hoc task
+    // has no playbook of the user's: only the inventory's).
+    for pb in playbooks.iter().filter(|_| dir.is_none()) {
+        let pb_dir = pb
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
-        inventory.add_vars_dir(dir)?;
+        inventory.add_vars_dir(pb_dir)?;
     }
     let stdout = RunFormat::parse(&play.format)
         .map_err(|e| Error::Usage(format!("--format {}: {e}", play.format)))?;
@@ -103,7 +117,7 @@ pub fn apply(
     let reporter: Box<dyn Reporter> = Box::new(outputs.reporter.clone());
     let mut engine = Engine::new(config, opts, inventory, roles_path, reporter);
     engine.end_run_on_failed_batch(true);
-    let loaded = engine.load(playbooks)?;
+    let loaded = engine.load_in(playbooks, dir)?;
     let rt = runtime()?;
     let summary = rt.block_on(engine.run(&loaded))?;
     outputs.finish()?;

@@ -1,5 +1,6 @@
-//! `muster run -m command|shell|raw -a ARGS`: one ad-hoc task across the selected hosts,
-//! like `ansible PATTERN -m shell -a ...`, with per-host output and the exit-code contract.
+//! `muster run -m MODULE -a ARGS`: one ad-hoc task across the selected hosts, like
+//! `ansible PATTERN -m MODULE -a ...`. command, shell and raw print Ansible's per-host
+//! ad-hoc lines (`host | CHANGED | rc=0 >>`); any other module runs as a one-task play.
 
 use serde_json::json;
 
@@ -37,7 +38,7 @@ impl AdHoc {
             "raw" => Kind::Raw,
             other => {
                 return Err(Error::Usage(format!(
-                    "module `{other}` cannot run ad hoc in this version; use command, shell or raw"
+                    "module `{other}` is not a command module (command, shell, raw)"
                 )))
             }
         };
@@ -177,7 +178,59 @@ fn tasks_per_host(
     Ok(out)
 }
 
+/// Any module but command, shell and raw: one task run by the playbook engine, as
+/// `ansible PATTERN -m MODULE -a ARGS` runs one: a play over the selected hosts (`-l`,
+/// default all) without fact gathering, `-a` as the module's free-form `key=value` arguments
+/// (rendered per host), relative paths (a `copy` source) from the current directory. The run
+/// prints as a playbook run does (`--format json`: JSON Lines events) with its exit codes.
+fn run_module(config: &Config, args: &RunArgs, module: &str) -> Result<i32> {
+    let dir = tempfile::tempdir().map_err(|e| Error::Usage(format!("a temp directory: {e}")))?;
+    let path = dir.path().join("ad-hoc.yml");
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let task_args = if args.args.trim().is_empty() {
+        "{}".to_string()
+    } else {
+        quoted(&args.args)
+    };
+    let text = format!(
+        "- name: ad hoc\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: {}\n      {}: {}\n",
+        quoted(&format!("{module} {}", args.args).trim().to_string()),
+        module,
+        task_args
+    );
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    let play = crate::cli::PlayArgs {
+        extra_vars: Vec::new(),
+        tags: Vec::new(),
+        skip_tags: Vec::new(),
+        format: match args.format {
+            OutputFormat::Json => "json".into(),
+            _ => "text".into(),
+        },
+        output: Vec::new(),
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    crate::commands::apply::apply_in(config, &[path], args.check, args.diff, &play, Some(&cwd))
+}
+
 pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
+    let module = args
+        .module
+        .trim_start_matches("ansible.builtin.")
+        .trim_start_matches("ansible.legacy.");
+    if !matches!(module, "command" | "shell" | "raw") {
+        if module.is_empty()
+            || !module
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c))
+        {
+            return Err(Error::Usage(format!(
+                "-m {}: not a module name",
+                args.module
+            )));
+        }
+        return run_module(config, args, module);
+    }
     // The module is checked before the inventory is read.
     let task = AdHoc::parse(&args.module, &args.args)?;
     let (inv, targets) = select_targets(config)?;

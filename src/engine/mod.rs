@@ -249,10 +249,18 @@ impl Engine {
 
     /// Loads every playbook first (all input errors before any host is contacted).
     pub fn load(&self, paths: &[PathBuf]) -> Result<Vec<Playbook>> {
+        self.load_in(paths, None)
+    }
+
+    /// As `load`, relative paths found from `dir` when given (see `Loader::load_playbook_at`).
+    pub fn load_in(&self, paths: &[PathBuf], dir: Option<&Path>) -> Result<Vec<Playbook>> {
         let mut loader = self.loader.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         for p in paths {
-            let pb = loader.load_playbook(p)?;
+            let pb = match dir {
+                Some(d) => loader.load_playbook_at(p, d.to_path_buf())?,
+                None => loader.load_playbook(p)?,
+            };
             let mut inv_names: Vec<String> = self.opts.extra_vars.keys().cloned().collect();
             for h in self.inventory.hosts() {
                 inv_names.extend(self.inventory.host_vars(h).keys().cloned());

@@ -658,6 +658,13 @@ impl Loader {
             })
             .unwrap_or(Path::new("."))
             .to_path_buf();
+        self.load_playbook_at(path, dir)
+    }
+
+    /// Loads and validates a playbook file whose relative paths (files, templates, imports)
+    /// are found from `dir` rather than from the file's own directory: an ad-hoc task's
+    /// generated playbook, whose paths are the user's, relative to where muster runs.
+    pub fn load_playbook_at(&mut self, path: &Path, dir: PathBuf) -> Result<Playbook> {
         let Some(root) = yaml::parse_file(path)? else {
             return Err(
                 Error::at(Location::new(path, 1, 1), "the playbook is empty").with_help(
