@@ -194,7 +194,7 @@ fn run_module(config: &Config, args: &RunArgs, module: &str) -> Result<i32> {
     };
     let text = format!(
         "- name: ad hoc\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: {}\n      {}: {}\n",
-        quoted(&format!("{module} {}", args.args).trim().to_string()),
+        quoted(format!("{module} {}", args.args).trim()),
         module,
         task_args
     );
