@@ -92,12 +92,14 @@ pub fn apply_in(
     let mut inventory = Inventory::load(&config.inventory)?;
     // group_vars/host_vars beside a playbook, as ansible-playbook reads them (an ad-hoc task
     // has no playbook of the user's: only the inventory's).
-    for pb in playbooks.iter().filter(|_| dir.is_none()) {
-        let pb_dir = pb
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        inventory.add_vars_dir(pb_dir)?;
+    if dir.is_none() {
+        for pb in playbooks {
+            let pb_dir = pb
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            inventory.add_vars_dir(pb_dir)?;
+        }
     }
     let stdout = RunFormat::parse(&play.format)
         .map_err(|e| Error::Usage(format!("--format {}: {e}", play.format)))?;

@@ -231,8 +231,9 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
         }
         return run_module(config, args, module);
     }
-    // The module is checked before the inventory is read.
-    let task = AdHoc::parse(&args.module, &args.args)?;
+    // The command is checked (a module, some text) before the inventory is read; each host's
+    // own, rendered, is parsed below.
+    AdHoc::parse(&args.module, &args.args)?;
     let (inv, targets) = select_targets(config)?;
     if targets.is_empty() {
         eprintln!("warning: no hosts matched");
@@ -241,12 +242,10 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
     let per_host = std::sync::Arc::new(tasks_per_host(&inv, &targets, args)?);
     let check = args.check;
     let rt = runtime()?;
-    let (hosts_tasks, fallback) = (per_host.clone(), task.clone());
+    let hosts_tasks = per_host.clone();
     let runs = rt.block_on(on_each_host(config, &targets, move |t, target| {
-        let task = hosts_tasks
-            .get(&target.name)
-            .cloned()
-            .unwrap_or_else(|| fallback.clone());
+        // Every target has its task: `tasks_per_host` made one for each.
+        let task = hosts_tasks[&target.name].clone();
         async move {
             if let Some((test, why)) = task.skip_test() {
                 let out = t.exec(&test, None).await?;
@@ -296,7 +295,7 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32> {
                     println!(
                         "{} | SKIPPED => would run (check mode): {}",
                         r.name,
-                        per_host.get(&r.name).unwrap_or(&task).command_line()
+                        per_host[&r.name].command_line()
                     );
                 }
                 json!({"host": r.name, "status": "skipped", "changed": false,

@@ -45,7 +45,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// The hosts whose recap has `pick` above zero.
-fn hosts_with(c: &Collected, pick: impl Fn(&Stats) -> u64) -> usize {
+pub(super) fn hosts_with(c: &Collected, pick: impl Fn(&Stats) -> u64) -> usize {
     c.recap.values().filter(|s| pick(s) > 0).count()
 }
 
@@ -140,8 +140,20 @@ fn status_code(r: &TaskResult) -> i32 {
 /// A task as the formats name it: play, task name, file and line.
 pub(super) type TaskKey = (String, String, String, usize);
 
-fn key(r: &TaskResult) -> TaskKey {
+pub(super) fn key(r: &TaskResult) -> TaskKey {
     (r.play.clone(), r.task.clone(), r.file.clone(), r.line)
+}
+
+/// Every task with a result on some host, in the order first seen.
+pub(super) fn task_keys(c: &Collected) -> Vec<TaskKey> {
+    let mut tasks: Vec<TaskKey> = Vec::new();
+    for r in c.hosts.values().flatten() {
+        let k = key(r);
+        if !tasks.contains(&k) {
+            tasks.push(k);
+        }
+    }
+    tasks
 }
 
 /// Per host, each task's worst result (over its items), in the order the tasks ran.
@@ -256,13 +268,7 @@ pub(super) fn prometheus(c: &Collected, meta: &RunMeta) -> String {
 
 pub(super) fn sarif(c: &Collected, meta: &RunMeta) -> String {
     // Rules: every task that has a result, in the order first seen.
-    let mut tasks: Vec<TaskKey> = Vec::new();
-    for r in c.hosts.values().flatten() {
-        let k = key(r);
-        if !tasks.contains(&k) {
-            tasks.push(k);
-        }
-    }
+    let tasks = task_keys(c);
     let mut named: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, task, _, _) in &tasks {
         *named.entry(task.as_str()).or_default() += 1;

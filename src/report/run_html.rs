@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::run::{diffs, Collected, RunMeta, TaskResult};
-use super::run_formats::{worst_per_task, TaskKey};
+use super::run_formats::{hosts_with, key, task_keys, worst_per_task, TaskKey};
 use crate::engine::report::Status;
 
 const TEMPLATE: &str = include_str!("run.html.j2");
@@ -126,13 +126,7 @@ pub(super) fn render(c: &Collected, meta: &RunMeta) -> String {
         "changed"
     };
     // Columns: every task with a result, in the order first seen.
-    let mut keys: Vec<TaskKey> = Vec::new();
-    for r in c.hosts.values().flatten() {
-        let k = (r.play.clone(), r.task.clone(), r.file.clone(), r.line);
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
-    }
+    let keys: Vec<TaskKey> = task_keys(c);
     let tasks: Vec<Task> = keys
         .iter()
         .map(|(play, name, file, line)| Task {
@@ -152,7 +146,7 @@ pub(super) fn render(c: &Collected, meta: &RunMeta) -> String {
             let mut ids = Vec::new();
             let mut statuses = std::collections::BTreeSet::new();
             for r in results {
-                let k = (r.play.clone(), r.task.clone(), r.file.clone(), r.line);
+                let k = key(r);
                 let ctl = keys.iter().position(|t| *t == k).unwrap_or(0);
                 let (status, label) = status_of(r, meta.check);
                 *counts.entry(status).or_default() += 1;
@@ -227,12 +221,9 @@ pub(super) fn render(c: &Collected, meta: &RunMeta) -> String {
         count: counts.get(name).copied().unwrap_or(0),
     })
     .collect();
-    let host_count = |pick: fn(&crate::engine::report::Stats) -> u64| {
-        c.recap.values().filter(|s| pick(s) > 0).count()
-    };
-    let changed_hosts = host_count(|s| s.changed);
-    let failed_hosts = host_count(|s| s.failed);
-    let unreachable_hosts = host_count(|s| s.unreachable);
+    let changed_hosts = hosts_with(c, |s| s.changed);
+    let failed_hosts = hosts_with(c, |s| s.failed);
+    let unreachable_hosts = hosts_with(c, |s| s.unreachable);
     let mut plays: Vec<&str> = Vec::new();
     for t in &tasks {
         if !plays.contains(&t.play.as_str()) {

@@ -196,8 +196,8 @@ impl Transport for LocalTransport {
 /// The process group of a local command still being waited for. Dropped before the wait
 /// ended (`--timeout` fired, or Ctrl-C dropped the run), the whole group is sent SIGTERM, so
 /// the command's children end with it, as `abandon` does for SSH commands. (The shell itself
-/// is also killed by `kill_on_drop`.) The group cannot be another's: its leader is not reaped
-/// until the wait ends.
+/// is also killed by `kill_on_drop`.) A group lives while any member does, so the signal
+/// reaches the command's children even once the shell is gone.
 struct Group(Option<u32>);
 
 impl Drop for Group {

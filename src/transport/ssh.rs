@@ -230,6 +230,9 @@ pub struct SshTransport {
     /// The handler's second descriptor of the socket, closed once the first channel is open
     /// (when the server never announced its host keys, the notice `quick_ack` waits for).
     socket: Arc<Mutex<Option<std::os::fd::OwnedFd>>>,
+    /// This connection's commands given up on and not yet ended (`abandon`): `close` waits
+    /// for them, and only for them.
+    abandoned: Arc<Pending>,
     /// Idle long-lived shells, ready for the next command.
     shells: Mutex<Vec<Shell>>,
     /// Long-lived shells open (idle or busy), shared with each `Shell` so its drop counts.
@@ -443,6 +446,7 @@ impl SshTransport {
             sftp: OnceCell::new(),
             command_timeout: settings.command_timeout,
             socket,
+            abandoned: Arc::new(Pending::default()),
             shells: Mutex::new(Vec::new()),
             shells_open: Arc::new(AtomicUsize::new(0)),
             use_shells: AtomicBool::new(shells_wanted()),
@@ -553,7 +557,10 @@ impl SshTransport {
             .acquire()
             .await
             .map_err(|_| self.fail("transport closed"))?;
-        let mut running = Running(Some(self.open_channel().await?));
+        let mut running = Running(
+            Some(self.open_channel().await?),
+            Arc::clone(&self.abandoned),
+        );
         let ch = running.channel();
         ch.exec(true, cmd)
             .await
@@ -565,7 +572,7 @@ impl SshTransport {
         }
         ch.eof().await.map_err(|e| self.conn_error("stdin", e))?;
         let mut out = Output::default();
-        let mut got_close = false;
+        let (mut got_close, mut refused) = (false, false);
         while let Some(msg) = ch.wait().await {
             match msg {
                 ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
@@ -575,7 +582,8 @@ impl SshTransport {
                     out.signal = Some(format!("{signal_name:?}").trim_matches('"').to_string());
                 }
                 ChannelMsg::Failure => {
-                    return Err(self.fail("the server refused to run the command"));
+                    refused = true;
+                    break;
                 }
                 ChannelMsg::Close => {
                     got_close = true;
@@ -584,7 +592,11 @@ impl SshTransport {
                 _ => {}
             }
         }
+        // Ended, refused or cut off: nothing left running on the target to end.
         running.finished();
+        if refused {
+            return Err(self.fail("the server refused to run the command"));
+        }
         if out.status.is_none() && out.signal.is_none() {
             let why = if got_close {
                 "the channel closed without an exit status"
@@ -630,6 +642,7 @@ impl SshTransport {
                     busy: false,
                     pid: None,
                     handle: Arc::clone(&self.handle),
+                    abandoned: Arc::clone(&self.abandoned),
                     open,
                     _permit: permit,
                 };
@@ -964,6 +977,7 @@ struct Shell {
     /// The shell's PID, which leads the process group of every command it runs.
     pid: Option<u32>,
     handle: Arc<Handle<ClientHandler>>,
+    abandoned: Arc<Pending>,
     open: Arc<AtomicUsize>,
     /// Its place among the connection's channels, given back when it is dropped.
     _permit: tokio::sync::OwnedSemaphorePermit,
@@ -985,7 +999,11 @@ impl Drop for Shell {
         self.open.fetch_sub(1, Ordering::AcqRel);
         if let Some(ch) = self.ch.take() {
             if self.busy {
-                abandon(ch, self.pid.map(|pid| (Arc::clone(&self.handle), pid)));
+                abandon(
+                    ch,
+                    self.pid.map(|pid| (Arc::clone(&self.handle), pid)),
+                    Arc::clone(&self.abandoned),
+                );
             } else if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
                     let _ = ch.close().await;
@@ -997,7 +1015,7 @@ impl Drop for Shell {
 
 /// A command on a channel of its own, until its end was read. Dropped before that (its wait
 /// timed out, or Ctrl-C dropped the run), the command is ended on the target (`abandon`).
-struct Running(Option<russh::Channel<client::Msg>>);
+struct Running(Option<russh::Channel<client::Msg>>, Arc<Pending>);
 
 impl Running {
     fn channel(&mut self) -> &mut russh::Channel<client::Msg> {
@@ -1015,22 +1033,55 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(ch) = self.0.take() {
-            abandon(ch, None);
+            abandon(ch, None, Arc::clone(&self.1));
         }
     }
 }
 
 /// How long a command given up on has to end after SIGTERM before it is sent SIGKILL, and as
-/// long again for that to be confirmed; a host that does not answer within it is left.
+/// long again for that to be confirmed.
 const ABANDON_GRACE: Duration = Duration::from_secs(1);
 /// How long a host has to run the `kill` of a long-lived shell's process group (a channel
 /// open and a command: milliseconds on a host that answers at all).
 const KILL_ANSWER: Duration = Duration::from_millis(500);
 
 /// Commands given up on and not yet ended (see `abandon`), and a bell rung when none is left.
-fn abandoned() -> &'static (AtomicUsize, tokio::sync::Notify) {
-    static ABANDONED: OnceLock<(AtomicUsize, tokio::sync::Notify)> = OnceLock::new();
-    ABANDONED.get_or_init(|| (AtomicUsize::new(0), tokio::sync::Notify::new()))
+#[derive(Default)]
+struct Pending {
+    count: AtomicUsize,
+    bell: tokio::sync::Notify,
+}
+
+impl Pending {
+    fn enter(&self) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn leave(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.bell.notify_waiters();
+        }
+    }
+
+    /// Waits, at most `limit`, until none is left.
+    async fn settle(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let rung = self.bell.notified();
+                if self.count.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                rung.await;
+            }
+        })
+        .await;
+    }
+}
+
+/// Every connection's commands given up on: what a run cut short by Ctrl-C waits for.
+fn all_abandoned() -> &'static Pending {
+    static ALL: OnceLock<Pending> = OnceLock::new();
+    ALL.get_or_init(Pending::default)
 }
 
 /// Ends, on the target, a command muster stopped waiting for (`--timeout` fired, or Ctrl-C),
@@ -1045,14 +1096,19 @@ fn abandoned() -> &'static (AtomicUsize, tokio::sync::Notify) {
 ///   for root too.
 ///
 /// A root login's command on a channel of its own (one reading standard input or naming `$$`)
-/// is reached by neither and runs on. Runs in the background; `settle_abandoned` waits for
-/// it before a connection is closed or the process exits.
-fn abandon(ch: russh::Channel<client::Msg>, group: Option<(Arc<Handle<ClientHandler>>, u32)>) {
+/// is reached by neither and runs on. Runs in the background, counted in the connection's
+/// `conn` (its `close` waits for it) and in `all_abandoned` (`settle_abandoned` waits before a
+/// run cut short exits).
+fn abandon(
+    ch: russh::Channel<client::Msg>,
+    group: Option<(Arc<Handle<ClientHandler>>, u32)>,
+    conn: Arc<Pending>,
+) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let (count, bell) = abandoned();
-    count.fetch_add(1, Ordering::AcqRel);
+    conn.enter();
+    all_abandoned().enter();
     rt.spawn(async move {
         let mut ch = ch;
         if ch.signal(russh::Sig::TERM).await.is_ok() {
@@ -1068,9 +1124,8 @@ fn abandon(ch: russh::Channel<client::Msg>, group: Option<(Arc<Handle<ClientHand
             }
         }
         let _ = ch.close().await;
-        if count.fetch_sub(1, Ordering::AcqRel) == 1 {
-            bell.notify_waiters();
-        }
+        conn.leave();
+        all_abandoned().leave();
     });
 }
 
@@ -1114,21 +1169,10 @@ async fn ended_within(ch: &mut russh::Channel<client::Msg>, limit: Duration) -> 
     tokio::time::timeout(limit, end).await.is_ok()
 }
 
-/// Waits, at most `limit`, until every command given up on (`abandon`) was ended on its
-/// target. Called before connections are closed and before a run interrupted by Ctrl-C
-/// writes its reports and exits.
+/// Waits, at most `limit`, until every command given up on (`abandon`), on any connection,
+/// was ended on its target: before a run interrupted by Ctrl-C writes its reports and exits.
 pub async fn settle_abandoned(limit: Duration) {
-    let (count, bell) = abandoned();
-    let _ = tokio::time::timeout(limit, async {
-        loop {
-            let rung = bell.notified();
-            if count.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            rung.await;
-        }
-    })
-    .await;
+    all_abandoned().settle(limit).await;
 }
 
 enum ShellError {
@@ -1383,7 +1427,9 @@ impl Transport for SshTransport {
 
     async fn close(&self) {
         // A command of this connection given up on must get its signal before the goodbye.
-        settle_abandoned(2 * ABANDON_GRACE + Duration::from_millis(500)).await;
+        self.abandoned
+            .settle(2 * ABANDON_GRACE + Duration::from_millis(500))
+            .await;
         let _ = self
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "en")
